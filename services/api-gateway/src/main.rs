@@ -1,0 +1,3 @@
+//! The api-gateway service.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! The estoque service.
+
+fn main() {}

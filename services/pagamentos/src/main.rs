@@ -1,0 +1,3 @@
+//! The pagamentos service.
+
+fn main() {}

@@ -1,0 +1,3 @@
+//! The pedidos service.
+
+fn main() {}

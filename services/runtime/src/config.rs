@@ -1,0 +1,65 @@
+//! Settings every service reads from its environment. The variable names are
+//! the ones `cargo xtask gen` renders into compose, ConfigMaps and native runs.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// `2024-01-01 12:00:00 | INFO | api-gateway | GET /health 200 0.4ms trace_id=…`
+    Text,
+    /// One JSON object per line with the same fields.
+    Json,
+}
+
+/// Settings shared by all services.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonConfig {
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8080")]
+    pub listen_addr: SocketAddr,
+
+    /// `text` (default) or `json` log lines.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+
+    /// Log filter in `tracing` syntax, such as `info` or `info,sqlx=warn`.
+    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// OTLP/gRPC collector for traces, such as `http://jaeger:4317`. Unset: no export.
+    #[arg(long, env = "OTEL_EXPORTER_OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
+    /// Longest time in-flight requests get to finish after SIGTERM, in seconds.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 20)]
+    pub shutdown_timeout_secs: u64,
+
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+}
+
+impl CommonConfig {
+    /// The drain deadline as a [`Duration`].
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_secs(self.shutdown_timeout_secs)
+    }
+}
+
+/// Settings of a service that owns a PostgreSQL database.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseConfig {
+    /// `postgres://user:password@host:port/database`.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: String,
+
+    /// Connections in this replica's pool.
+    #[arg(long, env = "DB_MAX_CONNECTIONS", default_value_t = 10)]
+    pub db_max_connections: u32,
+
+    /// How long a request waits for a pooled connection before it fails with 503, in milliseconds.
+    #[arg(long, env = "DB_ACQUIRE_TIMEOUT_MS", default_value_t = 2000)]
+    pub db_acquire_timeout_ms: u64,
+}

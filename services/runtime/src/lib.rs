@@ -1,0 +1,17 @@
+//! The runtime every Loja Veloz service shares: configuration, RFC 9457
+//! problems, JSON extractors, admin auth, health and readiness, the database
+//! pool, and serving with graceful shutdown.
+
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod health;
+pub mod json;
+pub mod problem;
+pub mod server;
+
+pub use auth::{Admin, AdminToken};
+pub use config::{CommonConfig, DatabaseConfig, LogFormat};
+pub use health::Readiness;
+pub use json::{Json, Query};
+pub use problem::Problem;

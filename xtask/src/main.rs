@@ -1,0 +1,3 @@
+//! `cargo xtask`: renders, checks, builds and runs the Loja Veloz platform from `loja.toml`.
+
+fn main() {}
