@@ -1,0 +1,209 @@
+//! The native runtime's state directory (`.loja/` in the project root, git
+//! ignored): the PostgreSQL cluster, one record per running process, logs, and
+//! the generated admin token. `up` writes it, `down`, `status` and `logs` read it.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// One process started by `up`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Instance {
+    /// Service name, such as `pedidos`.
+    pub service: String,
+    /// Replica number, from 1.
+    pub replica: u32,
+    /// Operating-system process id.
+    pub pid: u32,
+    /// Loopback port it listens on.
+    pub port: u16,
+    /// Seconds since the Unix epoch when it was started.
+    pub started_at: u64,
+}
+
+impl Instance {
+    /// `pedidos-1`: the name of its record and log file.
+    pub fn name(&self) -> String {
+        format!("{}-{}", self.service, self.replica)
+    }
+
+    /// True while the recorded process still runs the service's binary (a
+    /// recycled pid belonging to another program does not count).
+    pub fn is_alive(&self) -> bool {
+        std::fs::read(format!("/proc/{}/cmdline", self.pid))
+            .is_ok_and(|cmd| String::from_utf8_lossy(&cmd).contains(&self.service))
+    }
+}
+
+/// The state directory of one project checkout (or of one test).
+#[derive(Debug, Clone)]
+pub struct StateDir {
+    root: PathBuf,
+}
+
+impl StateDir {
+    /// The state kept under `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        StateDir { root: root.into() }
+    }
+
+    /// Where the state lives.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The PostgreSQL cluster's directory.
+    pub fn postgres_dir(&self) -> PathBuf {
+        self.root.join("postgres")
+    }
+
+    /// The log file of an instance (or of another process `up` started).
+    pub fn log_path(&self, name: &str) -> PathBuf {
+        self.root.join("logs").join(format!("{name}.log"))
+    }
+
+    /// The directory of the process records.
+    fn run_dir(&self) -> PathBuf {
+        self.root.join("run")
+    }
+
+    /// Records a started process.
+    pub fn record(&self, instance: &Instance) -> Result<()> {
+        let dir = self.run_dir();
+        std::fs::create_dir_all(&dir)?;
+        let path = dir.join(format!("{}.json", instance.name()));
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(instance)?)?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// Forgets a process (it was stopped).
+    pub fn forget(&self, instance: &Instance) -> Result<()> {
+        let path = self.run_dir().join(format!("{}.json", instance.name()));
+        match std::fs::remove_file(&path) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Every recorded process, ordered by service and replica.
+    pub fn instances(&self) -> Result<Vec<Instance>> {
+        let mut found = BTreeMap::new();
+        let Ok(entries) = std::fs::read_dir(self.run_dir()) else {
+            return Ok(Vec::new());
+        };
+        for entry in entries {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let bytes = std::fs::read(&path)?;
+                let instance: Instance = serde_json::from_slice(&bytes)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                found.insert((instance.service.clone(), instance.replica), instance);
+            }
+        }
+        Ok(found.into_values().collect())
+    }
+
+    /// The admin token: `ADMIN_TOKEN` from the environment, else from a
+    /// git-ignored `.env` in `project`, else the one generated on a previous
+    /// `up`, else a new random one kept here. Returns the token and where it came from.
+    pub fn admin_token(&self, project: &Path) -> Result<(String, String)> {
+        if let Ok(token) = std::env::var("ADMIN_TOKEN")
+            && !token.trim().is_empty()
+        {
+            return Ok((token, "ADMIN_TOKEN from the environment".into()));
+        }
+        if let Some(token) = dotenv_value(&project.join(".env"), "ADMIN_TOKEN") {
+            return Ok((token, "ADMIN_TOKEN in .env".into()));
+        }
+        let kept = self.root.join("admin-token");
+        if let Ok(token) = std::fs::read_to_string(&kept)
+            && !token.trim().is_empty()
+        {
+            return Ok((token.trim().to_owned(), kept.display().to_string()));
+        }
+        let mut bytes = [0u8; 24];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut bytes))
+            .context("reading /dev/urandom for a new admin token")?;
+        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        std::fs::create_dir_all(&self.root)?;
+        let mut file = std::fs::File::create(&kept)?;
+        file.write_all(token.as_bytes())?;
+        Ok((token, format!("{} (generated)", kept.display())))
+    }
+}
+
+/// The value of `key` in a dotenv file (`KEY=value`, optional quotes, `#` comments).
+pub fn dotenv_value(path: &Path, key: &str) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    text.lines().find_map(|line| {
+        let line = line.trim();
+        let (k, v) = line.strip_prefix("export ").unwrap_or(line).split_once('=')?;
+        (k.trim() == key).then(|| v.trim().trim_matches(['"', '\'']).to_owned())
+    })
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// The status code of `GET path` on a loopback port, or `None` when nothing
+/// answers. A plain HTTP/1.0 exchange keeps xtask free of an HTTP client.
+pub fn http_status(port: u16, path: &str) -> Option<u16> {
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
+    let mut head = [0u8; 32];
+    let n = stream.read(&mut head).ok()?;
+    let line = std::str::from_utf8(&head[..n]).ok()?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Sends a signal (`TERM`, `KILL`) to a process.
+pub fn signal(pid: u32, signal: &str) -> bool {
+    Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_are_listed_in_order() {
+        let dir = std::env::temp_dir().join(format!("loja-runstate-{}", std::process::id()));
+        let state = StateDir::new(&dir);
+        let a = Instance { service: "pedidos".into(), replica: 2, pid: 1, port: 2, started_at: 3 };
+        let b = Instance { service: "estoque".into(), replica: 1, pid: 4, port: 5, started_at: 6 };
+        state.record(&a).unwrap();
+        state.record(&b).unwrap();
+        assert_eq!(state.instances().unwrap(), vec![b.clone(), a.clone()]);
+        state.forget(&a).unwrap();
+        assert_eq!(state.instances().unwrap(), vec![b]);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn dotenv_values_are_found_with_quotes_and_export() {
+        let path = std::env::temp_dir().join(format!("loja-dotenv-{}", std::process::id()));
+        std::fs::write(&path, "# c\nexport ADMIN_TOKEN=\"abc\"\nOTHER=1\n").unwrap();
+        assert_eq!(dotenv_value(&path, "ADMIN_TOKEN").as_deref(), Some("abc"));
+        assert_eq!(dotenv_value(&path, "MISSING"), None);
+        std::fs::remove_file(path).unwrap();
+    }
+}
