@@ -81,11 +81,16 @@ impl Cluster {
     /// True when a server runs on this cluster's data directory.
     pub fn is_running(&self) -> bool {
         self.data_dir().join("postmaster.pid").exists()
-            && command_as_postgres(Command::new("pg_ctl").arg("-D").arg(self.data_dir()).arg("status"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
+            && command_as_postgres(
+                Command::new("pg_ctl")
+                    .arg("-D")
+                    .arg(self.data_dir())
+                    .arg("status"),
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
     }
 
     /// Stops the server (fast mode: sessions are closed, data is kept).
@@ -143,7 +148,10 @@ fn hand_to_postgres_user(dir: &Path) -> Result<()> {
         .status()
         .context("running chown")?;
     if !status.success() {
-        bail!("chown postgres {} failed: is there a `postgres` user?", dir.display());
+        bail!(
+            "chown postgres {} failed: is there a `postgres` user?",
+            dir.display()
+        );
     }
     Ok(())
 }
@@ -155,7 +163,10 @@ fn command_as_postgres(cmd: &mut Command) -> Command {
         return own;
     }
     let mut wrapped = Command::new("runuser");
-    wrapped.args(["-u", "postgres", "--"]).arg(cmd.get_program()).args(cmd.get_args());
+    wrapped
+        .args(["-u", "postgres", "--"])
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
     wrapped
 }
 

@@ -145,7 +145,10 @@ pub fn dotenv_value(path: &Path, key: &str) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
     text.lines().find_map(|line| {
         let line = line.trim();
-        let (k, v) = line.strip_prefix("export ").unwrap_or(line).split_once('=')?;
+        let (k, v) = line
+            .strip_prefix("export ")
+            .unwrap_or(line)
+            .split_once('=')?;
         (k.trim() == key).then(|| v.trim().trim_matches(['"', '\'']).to_owned())
     })
 }
@@ -188,8 +191,20 @@ mod tests {
     fn records_round_trip_and_are_listed_in_order() {
         let dir = std::env::temp_dir().join(format!("loja-runstate-{}", std::process::id()));
         let state = StateDir::new(&dir);
-        let a = Instance { service: "pedidos".into(), replica: 2, pid: 1, port: 2, started_at: 3 };
-        let b = Instance { service: "estoque".into(), replica: 1, pid: 4, port: 5, started_at: 6 };
+        let a = Instance {
+            service: "pedidos".into(),
+            replica: 2,
+            pid: 1,
+            port: 2,
+            started_at: 3,
+        };
+        let b = Instance {
+            service: "estoque".into(),
+            replica: 1,
+            pid: 4,
+            port: 5,
+            started_at: 6,
+        };
         state.record(&a).unwrap();
         state.record(&b).unwrap();
         assert_eq!(state.instances().unwrap(), vec![b.clone(), a.clone()]);

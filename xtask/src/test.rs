@@ -14,7 +14,10 @@ pub fn run(args: &[String]) -> Result<()> {
     let port = postgres::free_port()?;
     let dir = std::env::temp_dir().join(format!("loja-test-pg-{port}"));
     let cluster = Cluster::new(&dir, port);
-    println!("test: starting PostgreSQL on 127.0.0.1:{port} ({})", dir.display());
+    println!(
+        "test: starting PostgreSQL on 127.0.0.1:{port} ({})",
+        dir.display()
+    );
     cluster.start()?;
     let outcome = run_suite(&cluster, args);
     if let Err(err) = cluster.stop() {

@@ -150,7 +150,11 @@ pub fn stop(state: &StateDir, instances: &[Instance], grace: Duration) {
 
 /// The last `n` lines of a file.
 pub fn tail(path: &Path, n: usize) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
+    tail_text(&std::fs::read_to_string(path).unwrap_or_default(), n)
+}
+
+/// The last `n` lines of a text.
+pub fn tail_text(text: &str, n: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
@@ -199,7 +203,8 @@ pub fn release_dir(project: &Path) -> PathBuf {
 pub fn build_release(project: &Path, services: &[String]) -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--release", "--quiet"]).current_dir(project);
+    cmd.args(["build", "--release", "--quiet"])
+        .current_dir(project);
     for s in services {
         cmd.args(["-p", s]);
     }
