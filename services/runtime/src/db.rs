@@ -42,3 +42,37 @@ pub async fn connect(
         }
     }
 }
+
+/// The span one SQL statement runs in: a child of the current (request)
+/// span named after the statement's operation (`SELECT`, `INSERT`, ...),
+/// carrying the statement text with its `$1` placeholders (never the bound
+/// values) as `db.query.text`.
+pub fn span(statement: &str) -> tracing::Span {
+    let operation = statement
+        .split_whitespace()
+        .next()
+        .unwrap_or("SQL")
+        .to_ascii_uppercase();
+    tracing::info_span!(
+        "db.query",
+        otel.name = %operation,
+        otel.kind = "client",
+        db.system.name = "postgresql",
+        db.operation.name = %operation,
+        db.query.text = statement,
+    )
+}
+
+/// Runs one database call as a child span (see [`span`]), the convention
+/// every service follows so that a trace shows its SQL:
+///
+/// ```ignore
+/// const FIND: &str = "SELECT sku, name FROM products WHERE sku = $1";
+/// let row = db::instrument(FIND, sqlx::query_as(FIND).bind(&sku).fetch_optional(&pool)).await?;
+/// ```
+pub fn instrument<F: std::future::IntoFuture>(
+    statement: &str,
+    call: F,
+) -> tracing::instrument::Instrumented<F::IntoFuture> {
+    tracing::Instrument::instrument(call.into_future(), span(statement))
+}

@@ -6,9 +6,14 @@ pub mod auth;
 pub mod config;
 pub mod db;
 pub mod health;
+pub mod healthcheck;
 pub mod json;
+pub mod logfmt;
+pub mod metrics;
+pub mod observe;
 pub mod problem;
 pub mod server;
+pub mod telemetry;
 
 pub use auth::{Admin, AdminToken};
 pub use config::{CommonConfig, DatabaseConfig, LogFormat};

@@ -3,28 +3,72 @@
 use std::future::Future;
 use std::time::Duration;
 
+use anyhow::Context as _;
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
 use axum::routing::get;
 use tokio::net::TcpListener;
 
+use crate::config::CommonConfig;
 use crate::health::{self, Readiness};
 use crate::problem::Problem;
+use crate::{metrics, observe};
+
+/// Default request body limit when no `MAX_BODY_BYTES` was configured.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Wraps a service's own routes with what every service has: `/health`,
 /// `/ready`, `/metrics`, problem answers for unknown paths and methods, and the
-/// request layers (request id, metrics, tracing, body limit).
+/// request layers (request id, metrics, tracing, access log, body limit; see
+/// [`crate::observe`]). The body limit is [`DEFAULT_MAX_BODY_BYTES`] unless
+/// the router is wrapped with [`with_body_limit`] (as [`run`] does).
 pub fn app(service: &'static str, routes: Router, readiness: Readiness) -> Router {
     let probes = Router::new()
         .route("/health", get(health::health).with_state(service))
         .route(
             "/ready",
             get(health::ready).with_state((service, readiness)),
-        );
+        )
+        .route("/metrics", get(metrics::handler));
     routes
         .merge(probes)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            observe::Observe::new(service),
+            observe::observe,
+        ))
+        // The observe layer enforces the configured limit itself, so axum's
+        // fixed 2 MB default must not add a second, different one.
+        .layer(DefaultBodyLimit::disable())
+}
+
+/// Sets the request body limit of an [`app`] router (`MAX_BODY_BYTES`):
+/// larger bodies get 413 `payload_too_large`.
+pub fn with_body_limit(app: Router, max_body_bytes: usize) -> Router {
+    app.layer(axum::Extension(observe::BodyLimit(max_body_bytes)))
+}
+
+/// The common end of every service's `main`: binds `LISTEN_ADDR`, applies
+/// `MAX_BODY_BYTES`, serves until SIGTERM/SIGINT and drains for up to
+/// `SHUTDOWN_TIMEOUT_SECS`. `app` is the router built with [`app`].
+pub async fn run(config: &CommonConfig, app: Router, readiness: Readiness) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.listen_addr)
+        .await
+        .with_context(|| format!("binding LISTEN_ADDR={}", config.listen_addr))?;
+    tracing::info!(addr = %config.listen_addr, "listening");
+    serve(
+        listener,
+        with_body_limit(app, config.max_body_bytes),
+        readiness,
+        shutdown_signal(),
+        config.shutdown_timeout(),
+    )
+    .await
+    .context("serving HTTP")?;
+    tracing::info!("stopped");
+    Ok(())
 }
 
 async fn not_found(uri: Uri) -> Problem {
@@ -51,6 +95,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
     let draining = readiness.clone();
+    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
         draining.start_draining();
