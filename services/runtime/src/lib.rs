@@ -1,6 +1,7 @@
 //! The runtime every Loja Veloz service shares: configuration, RFC 9457
 //! problems, JSON extractors, admin auth, health and readiness, the database
-//! pool, and serving with graceful shutdown.
+//! pool, logs, traces and metrics, calls to other services, and serving with
+//! graceful shutdown.
 
 pub mod auth;
 pub mod config;
@@ -14,9 +15,12 @@ pub mod observe;
 pub mod problem;
 pub mod server;
 pub mod telemetry;
+pub mod upstream;
 
 pub use auth::{Admin, AdminToken};
 pub use config::{CommonConfig, DatabaseConfig, LogFormat};
 pub use health::Readiness;
 pub use json::{Json, Query};
 pub use problem::Problem;
+pub use telemetry::TelemetryGuard;
+pub use upstream::{Upstream, UpstreamError};
