@@ -291,11 +291,11 @@ impl Base {
         } else {
             PathAndQuery::try_from(format!("{}{}", self.prefix, path.as_str()))?
         };
-        Ok(Uri::builder()
+        Uri::builder()
             .scheme(self.scheme.clone())
             .authority(self.authority.clone())
             .path_and_query(pq)
-            .build()?)
+            .build()
     }
 }
 
