@@ -1,0 +1,67 @@
+//! estoque: the product catalog, its stock, and the reservations that pedidos
+//! holds, commits and releases while it places orders.
+
+pub mod config;
+pub mod error;
+pub mod products;
+pub mod reservations;
+pub mod sweeper;
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::FromRef;
+use loja_runtime::{AdminToken, Readiness, server};
+use sqlx::PgPool;
+
+pub use config::Config;
+pub use error::Error;
+
+/// The service name used in probes, logs and metrics.
+pub const SERVICE: &str = "estoque";
+
+/// The embedded migrations, applied by `loja_runtime::db::connect` at startup.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The service's own database.
+    pub db: PgPool,
+    /// The secret that admits catalog writes.
+    pub admin_token: AdminToken,
+    /// How long a reservation is held before the sweeper releases it.
+    pub reservation_ttl: Duration,
+    /// Shared with `server::serve`, which turns `/ready` to 503 on shutdown.
+    pub readiness: Readiness,
+}
+
+impl AppState {
+    /// State for a service backed by `db`, with a fresh readiness flag.
+    pub fn new(db: PgPool, admin_token: AdminToken, reservation_ttl: Duration) -> Self {
+        let readiness = Readiness::new(Some(db.clone()));
+        AppState {
+            db,
+            admin_token,
+            reservation_ttl,
+            readiness,
+        }
+    }
+}
+
+impl FromRef<AppState> for AdminToken {
+    fn from_ref(state: &AppState) -> Self {
+        state.admin_token.clone()
+    }
+}
+
+/// The whole HTTP surface: public catalog, internal reservations, and the
+/// probes and fallbacks every service shares.
+pub fn app(state: AppState) -> Router {
+    let readiness = state.readiness.clone();
+    let routes = Router::new()
+        .merge(products::router())
+        .merge(reservations::router())
+        .with_state(state);
+    server::app(SERVICE, routes, readiness)
+}

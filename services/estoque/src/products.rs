@@ -1,0 +1,307 @@
+//! The public catalog: `/api/v1/products`. Reads are public, writes need the
+//! admin token. `stock` is always the available quantity (holds subtracted).
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Router, response::IntoResponse};
+use chrono::{DateTime, Utc};
+use loja_runtime::{Admin, Json, Query};
+use serde::{Deserialize, Serialize};
+
+use crate::{AppState, Error};
+
+/// Largest price accepted, in cents (R$ 10 million): anything above is a typo.
+pub const MAX_PRICE_CENTS: i64 = 1_000_000_000;
+/// Largest quantity a single create or restock may add.
+pub const MAX_STOCK_DELTA: i64 = 1_000_000_000;
+/// Page size bounds of the listing.
+pub const MAX_PAGE: i64 = 200;
+const DEFAULT_PAGE: i64 = 50;
+
+/// The product routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/products", post(create).get(list))
+        .route("/api/v1/products/{sku}", get(fetch).patch(update))
+        .route("/api/v1/products/{sku}/restock", post(restock))
+}
+
+/// A product as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
+pub struct Product {
+    pub sku: String,
+    pub name: String,
+    pub price_cents: i64,
+    /// Units that can still be sold: held reservations already subtracted.
+    #[sqlx(rename = "available")]
+    pub stock: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The columns of [`Product`], spliced into queries with `concat!` so every
+/// SQL string stays a literal.
+macro_rules! columns {
+    () => {
+        "sku, name, price_cents, available, created_at, updated_at"
+    };
+}
+
+/// Body of `POST /api/v1/products`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewProduct {
+    pub sku: String,
+    pub name: String,
+    pub price_cents: i64,
+    #[serde(default)]
+    pub stock: i64,
+}
+
+impl NewProduct {
+    fn validate(&self) -> Result<(), Error> {
+        check_sku("sku", &self.sku)?;
+        check_name(&self.name)?;
+        check_price(self.price_cents)?;
+        check_range("stock", self.stock, 0, MAX_STOCK_DELTA)
+    }
+}
+
+/// Body of `PATCH /api/v1/products/{sku}`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProductPatch {
+    pub name: Option<String>,
+    pub price_cents: Option<i64>,
+}
+
+impl ProductPatch {
+    fn validate(&self) -> Result<(), Error> {
+        if self.name.is_none() && self.price_cents.is_none() {
+            return Err(Error::validation(
+                "body",
+                "the patch changes nothing: send `name` and/or `price_cents`",
+            ));
+        }
+        if let Some(name) = &self.name {
+            check_name(name)?;
+        }
+        if let Some(price) = self.price_cents {
+            check_price(price)?;
+        }
+        Ok(())
+    }
+}
+
+/// Body of `POST /api/v1/products/{sku}/restock`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Restock {
+    pub quantity: i64,
+}
+
+impl Restock {
+    fn validate(&self) -> Result<(), Error> {
+        check_range("quantity", self.quantity, 1, MAX_STOCK_DELTA)
+    }
+}
+
+/// Query of `GET /api/v1/products`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+impl ListQuery {
+    /// The page size and the sku to continue after.
+    fn validate(&self) -> Result<(i64, Option<String>), Error> {
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
+        check_range("limit", limit, 1, MAX_PAGE)?;
+        let after = self.cursor.as_deref().map(decode_cursor).transpose()?;
+        Ok((limit, after))
+    }
+}
+
+/// A page of products in byte order of sku.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Page {
+    pub items: Vec<Product>,
+    pub next_cursor: Option<String>,
+}
+
+/// `sku` matches `[A-Za-z0-9._-]{1,64}`.
+pub fn check_sku(field: &str, sku: &str) -> Result<(), Error> {
+    let ok = (1..=64).contains(&sku.len())
+        && sku
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::validation(field, "must match [A-Za-z0-9._-]{1,64}"))
+    }
+}
+
+fn check_name(name: &str) -> Result<(), Error> {
+    let chars = name.chars().count();
+    if !(1..=200).contains(&chars) {
+        return Err(Error::validation("name", "must be 1 to 200 characters"));
+    }
+    // A blank or control-character name cannot be shown to a customer.
+    if name.trim().is_empty() || name.chars().any(char::is_control) {
+        return Err(Error::validation(
+            "name",
+            "must not be blank or contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn check_price(price: i64) -> Result<(), Error> {
+    check_range("price_cents", price, 0, MAX_PRICE_CENTS)
+}
+
+fn check_range(field: &str, value: i64, min: i64, max: i64) -> Result<(), Error> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(Error::validation(
+            field,
+            format!("must be an integer from {min} to {max}"),
+        ))
+    }
+}
+
+/// Cursors are opaque to clients: the hex of the last sku of the page.
+fn encode_cursor(sku: &str) -> String {
+    hex::encode(sku)
+}
+
+fn decode_cursor(cursor: &str) -> Result<String, Error> {
+    hex::decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .filter(|sku| check_sku("cursor", sku).is_ok())
+        .ok_or_else(|| Error::validation("cursor", "is not a cursor this API returned"))
+}
+
+async fn create(
+    _: Admin,
+    State(state): State<AppState>,
+    Json(body): Json<NewProduct>,
+) -> Result<impl IntoResponse, Error> {
+    body.validate()?;
+    let product: Option<Product> = sqlx::query_as(concat!(
+        "INSERT INTO products (sku, name, price_cents, available, received)
+         VALUES ($1, $2, $3, $4, $4)
+         ON CONFLICT (sku) DO NOTHING
+         RETURNING ",
+        columns!(),
+        ""
+    ))
+    .bind(&body.sku)
+    .bind(&body.name)
+    .bind(body.price_cents)
+    .bind(body.stock)
+    .fetch_optional(&state.db)
+    .await?;
+    let product = product.ok_or_else(|| {
+        Error::Conflict(format!("a product with sku {} already exists", body.sku))
+    })?;
+    Ok((StatusCode::CREATED, Json(product)))
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Page>, Error> {
+    let (limit, after) = query.validate()?;
+    // One extra row tells whether another page follows.
+    let mut items: Vec<Product> = sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM products
+         WHERE $1::text IS NULL OR sku > $1
+         ORDER BY sku LIMIT $2"
+    ))
+    .bind(after)
+    .bind(limit + 1)
+    .fetch_all(&state.db)
+    .await?;
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|p| encode_cursor(&p.sku))
+    } else {
+        None
+    };
+    Ok(Json(Page { items, next_cursor }))
+}
+
+async fn fetch(
+    State(state): State<AppState>,
+    Path(sku): Path<String>,
+) -> Result<Json<Product>, Error> {
+    let product: Option<Product> = sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM products WHERE sku = $1"
+    ))
+    .bind(&sku)
+    .fetch_optional(&state.db)
+    .await?;
+    product.map(Json).ok_or_else(|| not_found(&sku))
+}
+
+async fn update(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(sku): Path<String>,
+    Json(body): Json<ProductPatch>,
+) -> Result<Json<Product>, Error> {
+    body.validate()?;
+    let product: Option<Product> = sqlx::query_as(concat!(
+        "UPDATE products
+         SET name = COALESCE($2, name), price_cents = COALESCE($3, price_cents), updated_at = now()
+         WHERE sku = $1
+         RETURNING ",
+        columns!(),
+        ""
+    ))
+    .bind(&sku)
+    .bind(&body.name)
+    .bind(body.price_cents)
+    .fetch_optional(&state.db)
+    .await?;
+    product.map(Json).ok_or_else(|| not_found(&sku))
+}
+
+async fn restock(
+    _: Admin,
+    State(state): State<AppState>,
+    Path(sku): Path<String>,
+    Json(body): Json<Restock>,
+) -> Result<Json<Product>, Error> {
+    body.validate()?;
+    // Additive in one statement: concurrent restocks queue on the row lock and
+    // each adds its own quantity, so none is lost.
+    let product: Option<Product> = sqlx::query_as(concat!(
+        "UPDATE products
+         SET available = available + $2, received = received + $2, updated_at = now()
+         WHERE sku = $1
+         RETURNING ",
+        columns!(),
+        ""
+    ))
+    .bind(&sku)
+    .bind(body.quantity)
+    .fetch_optional(&state.db)
+    .await?;
+    product.map(Json).ok_or_else(|| not_found(&sku))
+}
+
+fn not_found(sku: &str) -> Error {
+    Error::NotFound(format!("no product with sku {sku}"))
+}

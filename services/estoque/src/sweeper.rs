@@ -1,0 +1,61 @@
+//! Releases reservations that stayed held past their deadline. Every replica
+//! runs it; `FOR UPDATE SKIP LOCKED` lets them share the work without ever
+//! releasing one reservation twice.
+
+use std::time::Duration;
+
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::Error;
+use crate::reservations::{Status, return_units, set_status};
+
+/// Most reservations released in one transaction.
+const BATCH: i64 = 100;
+
+/// Releases every expired held reservation, batch by batch; returns how many.
+pub async fn sweep(db: &PgPool) -> Result<u64, Error> {
+    let mut released = 0;
+    loop {
+        let n = sweep_batch(db).await?;
+        released += n;
+        if n < BATCH as u64 {
+            return Ok(released);
+        }
+    }
+}
+
+async fn sweep_batch(db: &PgPool) -> Result<u64, Error> {
+    let mut tx = db.begin().await?;
+    // Rows another replica is releasing right now are skipped, not waited for.
+    let expired: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT order_id FROM reservations
+         WHERE status = 'held' AND expires_at <= now()
+         ORDER BY expires_at LIMIT $1
+         FOR UPDATE SKIP LOCKED",
+    )
+    .bind(BATCH)
+    .fetch_all(&mut *tx)
+    .await?;
+    if expired.is_empty() {
+        return Ok(0);
+    }
+    return_units(&mut tx, &expired).await?;
+    set_status(&mut tx, &expired, Status::Released).await?;
+    tx.commit().await?;
+    tracing::info!(released = expired.len(), "released expired reservations");
+    Ok(expired.len() as u64)
+}
+
+/// Sweeps every `interval` until the task is dropped. A failed pass (the
+/// database is down) is logged and retried on the next tick.
+pub async fn run(db: PgPool, interval: Duration) {
+    let mut ticker = tokio::time::interval(interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if let Err(err) = sweep(&db).await {
+            tracing::warn!(error = %err, "reservation sweep failed");
+        }
+    }
+}
