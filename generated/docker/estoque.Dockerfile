@@ -1,0 +1,11 @@
+# Generated from loja.toml by `cargo xtask gen`; do not edit.
+# The binary is built on the host, statically linked, so the image needs no
+# base: RUSTFLAGS="-C target-feature=+crt-static" cargo build --release
+#   --target x86_64-unknown-linux-gnu -p estoque
+# Build from the repository root: docker build -f generated/docker/estoque.Dockerfile .
+FROM scratch
+COPY target/x86_64-unknown-linux-gnu/release/estoque /estoque
+USER 65532:65532
+EXPOSE 8080
+HEALTHCHECK --interval=5s --timeout=3s --retries=24 CMD ["/estoque", "healthcheck"]
+ENTRYPOINT ["/estoque"]

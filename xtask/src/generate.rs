@@ -1,0 +1,40 @@
+//! `cargo xtask gen [--check]`: renders every artifact from `loja.toml`.
+
+use std::path::Path;
+
+use anyhow::{Result, bail};
+
+use xtask::files;
+use xtask::model::Model;
+use xtask::render;
+
+/// Renders from `root/loja.toml` and `root/templates` into `root`.
+pub fn run(root: &Path, check: bool) -> Result<()> {
+    let model = Model::load(&root.join("loja.toml"))?;
+    let rendered = render::render(&model, &root.join("templates"))?;
+    let drift = files::sync(root, &rendered, check)?;
+    let lines = drift.lines();
+    if check {
+        if !drift.is_empty() {
+            for line in &lines {
+                eprintln!("{line}");
+            }
+            bail!(
+                "{} generated file(s) out of date with loja.toml; run `cargo xtask gen`",
+                lines.len()
+            );
+        }
+        println!("gen --check: all generated files are up to date");
+    } else {
+        for line in &lines {
+            println!(
+                "{}",
+                line.replacen("stale", "updated", 1)
+                    .replacen("missing", "created", 1)
+                    .replacen("orphaned", "removed", 1)
+            );
+        }
+        println!("gen: {} file(s) changed", lines.len());
+    }
+    Ok(())
+}

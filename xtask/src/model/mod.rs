@@ -1,0 +1,227 @@
+//! The validated model of `loja.toml`: parsed once, defaults applied, every
+//! rule checked; templates only ever see this.
+
+mod check;
+mod env;
+mod raw;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Serialize;
+
+pub use env::{EnvValue, EnvVar, Target};
+
+/// Everything the generator knows about the platform.
+#[derive(Debug, Clone, Serialize)]
+pub struct Model {
+    pub project: Project,
+    /// Sorted by name.
+    pub services: Vec<Service>,
+    pub postgres: Postgres,
+    pub observability: Observability,
+    pub ci: Ci,
+    pub terraform: Terraform,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Project {
+    pub name: String,
+    pub namespace: String,
+    pub gateway: String,
+    pub registry: String,
+    pub image_prefix: String,
+    pub tag: String,
+}
+
+/// One service with every default applied.
+#[derive(Debug, Clone, Serialize)]
+pub struct Service {
+    pub name: String,
+    /// `api-gateway` -> `API_GATEWAY`, the prefix of its `<NAME>_URL` variable.
+    pub upper_snake: String,
+    /// `api-gateway` -> `api_gateway`, its database and login name.
+    pub snake: String,
+    pub is_gateway: bool,
+    pub port: u16,
+    pub log_format: String,
+    pub log_level: String,
+    pub max_body_bytes: u64,
+    pub shutdown_timeout_secs: u32,
+    pub prestop_sleep_secs: u32,
+    pub termination_grace_secs: u32,
+    pub replicas: Replicas,
+    pub autoscaling: Autoscaling,
+    pub requests: Resources,
+    pub limits: Resources,
+    pub rollout: Rollout,
+    pub db_pool: DbPool,
+    pub routes: Vec<String>,
+    /// Services this one calls; for the gateway, every route owner too. Sorted.
+    pub calls: Vec<String>,
+    /// Services that call this one. Sorted.
+    pub callers: Vec<String>,
+    pub database: bool,
+    pub admin_token: bool,
+    pub public_port: Option<u16>,
+    pub node_port: Option<u16>,
+    pub native_ports: Vec<u16>,
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Replicas {
+    pub min: u32,
+    pub max: u32,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Autoscaling {
+    pub cpu_percent: u8,
+    pub memory_percent: u8,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Resources {
+    pub cpu_millis: u32,
+    pub memory_mib: u32,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Rollout {
+    pub max_surge: u32,
+    pub max_unavailable: u32,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct DbPool {
+    pub max_connections: u32,
+    pub acquire_timeout_ms: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Postgres {
+    pub version: u32,
+    pub port: u16,
+    pub native_port: u16,
+    pub storage_gib: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Observability {
+    pub jaeger_ui_port: u16,
+    pub otlp_grpc_port: u16,
+    pub otlp_http_port: u16,
+    pub prometheus_port: u16,
+    pub scrape_interval_secs: u32,
+    pub monitoring_namespace: String,
+    /// Where pods send traces (an OTLP/gRPC collector in the cluster).
+    pub kubernetes_otlp_endpoint: String,
+    pub alerts: Alerts,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Alerts {
+    pub error_rate_percent: u8,
+    pub p99_latency_ms: u32,
+    pub for_minutes: u32,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Ci {
+    pub registry: String,
+    pub username_secret: String,
+    pub token_secret: String,
+    pub rust_toolchain: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Terraform {
+    pub region: String,
+    pub kubernetes_version: String,
+    pub node_instance_type: String,
+    pub node_allocatable: Resources,
+    pub db_instance_class: String,
+}
+
+/// One problem in `loja.toml`, located by line and column (both from 1).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Diagnostic {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.column, self.message
+        )
+    }
+}
+
+/// All the problems found in one file; a model is produced only when empty.
+#[derive(Debug)]
+pub struct Diagnostics(pub Vec<Diagnostic>);
+
+impl fmt::Display for Diagnostics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for d in &self.0 {
+            writeln!(f, "{d}")?;
+        }
+        write!(
+            f,
+            "{} error(s) in loja.toml; nothing was written",
+            self.0.len()
+        )
+    }
+}
+
+impl std::error::Error for Diagnostics {}
+
+impl Model {
+    /// Reads and validates a `loja.toml`; the error lists every problem.
+    pub fn load(path: &Path) -> anyhow::Result<Model> {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let file = path
+            .file_name()
+            .map_or_else(|| "loja.toml".into(), |n| n.to_string_lossy().into_owned());
+        Ok(Model::parse(&file, &text)?)
+    }
+
+    /// Parses and validates `text`, reporting problems against `file`.
+    pub fn parse(file: &str, text: &str) -> Result<Model, Diagnostics> {
+        check::parse(file, text)
+    }
+
+    /// The service called `name`, if declared.
+    pub fn service(&self, name: &str) -> Option<&Service> {
+        self.services.iter().find(|s| s.name == name)
+    }
+
+    /// The gateway's `GATEWAY_ROUTES`: `prefix=service` pairs sorted by prefix.
+    pub fn gateway_routes(&self) -> String {
+        let mut routes: Vec<(&str, &str)> = self
+            .services
+            .iter()
+            .flat_map(|s| s.routes.iter().map(move |r| (r.as_str(), s.name.as_str())))
+            .collect();
+        routes.sort();
+        routes
+            .iter()
+            .map(|(prefix, svc)| format!("{prefix}={svc}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Services that own a database, sorted by name.
+    pub fn database_services(&self) -> impl Iterator<Item = &Service> {
+        self.services.iter().filter(|s| s.database)
+    }
+}

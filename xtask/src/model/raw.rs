@@ -1,0 +1,178 @@
+//! The shape of `loja.toml` as written: every key optional where a default may
+//! fill it, unknown keys rejected, values kept with their byte spans so that
+//! every error can point at a line and column.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub project: RawProject,
+    #[serde(default)]
+    pub defaults: RawSettings,
+    pub services: BTreeMap<Spanned<String>, RawService>,
+    pub postgres: RawPostgres,
+    pub observability: RawObservability,
+    pub ci: RawCi,
+    pub terraform: RawTerraform,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProject {
+    pub name: Spanned<String>,
+    pub namespace: Spanned<String>,
+    pub gateway: Spanned<String>,
+    pub registry: String,
+    pub image_prefix: Spanned<String>,
+    pub tag: String,
+}
+
+/// Settings that `[defaults]` provides and each service may override.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    pub port: Option<Spanned<u16>>,
+    pub log_format: Option<Spanned<String>>,
+    pub log_level: Option<String>,
+    pub max_body_bytes: Option<u64>,
+    pub shutdown_timeout_secs: Option<Spanned<u32>>,
+    pub prestop_sleep_secs: Option<Spanned<u32>>,
+    pub termination_grace_secs: Option<Spanned<u32>>,
+    pub replicas: Option<Spanned<RawReplicas>>,
+    pub autoscaling: Option<RawAutoscaling>,
+    pub requests: Option<RawResources>,
+    pub limits: Option<RawResources>,
+    pub rollout: Option<RawRollout>,
+    pub db_pool: Option<RawDbPool>,
+}
+
+/// One `[services.NAME]` table: the inheritable settings plus what only a
+/// service can say about itself.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    pub port: Option<Spanned<u16>>,
+    pub log_format: Option<Spanned<String>>,
+    pub log_level: Option<String>,
+    pub max_body_bytes: Option<u64>,
+    pub shutdown_timeout_secs: Option<Spanned<u32>>,
+    pub prestop_sleep_secs: Option<Spanned<u32>>,
+    pub termination_grace_secs: Option<Spanned<u32>>,
+    pub replicas: Option<Spanned<RawReplicas>>,
+    pub autoscaling: Option<RawAutoscaling>,
+    pub requests: Option<RawResources>,
+    pub limits: Option<RawResources>,
+    pub rollout: Option<RawRollout>,
+    pub db_pool: Option<RawDbPool>,
+
+    #[serde(default)]
+    pub routes: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub calls: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub database: bool,
+    #[serde(default)]
+    pub admin_token: bool,
+    pub public_port: Option<Spanned<u16>>,
+    pub node_port: Option<Spanned<u16>>,
+    #[serde(default)]
+    pub native_ports: Vec<Spanned<u16>>,
+    #[serde(default)]
+    pub env: BTreeMap<Spanned<String>, String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReplicas {
+    pub min: Option<u32>,
+    pub max: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAutoscaling {
+    pub cpu_percent: Option<Spanned<i64>>,
+    pub memory_percent: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawResources {
+    pub cpu_millis: Option<u32>,
+    pub memory_mib: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRollout {
+    pub max_surge: Option<u32>,
+    pub max_unavailable: Option<u32>,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDbPool {
+    pub max_connections: Option<u32>,
+    pub acquire_timeout_ms: Option<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPostgres {
+    pub version: u32,
+    pub port: Spanned<u16>,
+    pub native_port: Spanned<u16>,
+    pub storage_gib: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawObservability {
+    pub jaeger_ui_port: Spanned<u16>,
+    pub otlp_grpc_port: Spanned<u16>,
+    pub otlp_http_port: Spanned<u16>,
+    pub prometheus_port: Spanned<u16>,
+    pub scrape_interval_secs: u32,
+    pub monitoring_namespace: Spanned<String>,
+    pub kubernetes_otlp_endpoint: String,
+    pub alerts: RawAlerts,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlerts {
+    pub error_rate_percent: Spanned<i64>,
+    pub p99_latency_ms: u32,
+    pub for_minutes: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCi {
+    pub registry: String,
+    pub username_secret: String,
+    pub token_secret: String,
+    pub rust_toolchain: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTerraform {
+    pub region: String,
+    pub kubernetes_version: String,
+    pub node_instance_type: String,
+    pub node_allocatable: RawAllocatable,
+    pub db_instance_class: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAllocatable {
+    pub cpu_millis: u32,
+    pub memory_mib: u32,
+}

@@ -1,0 +1,278 @@
+//! Renders every artifact from the model through the minijinja templates in
+//! a templates directory, entirely in memory (nothing is written here).
+//!
+//! Template paths decide output paths, so adding a template or a service needs
+//! no code here: `templates/X.j2` becomes `generated/X`, `templates/root/X.j2`
+//! becomes `X` at the repository root, a `__service__` path segment renders
+//! once per service, a `dot-` name prefix becomes `.` (the template loader
+//! refuses hidden files), files starting with `_` are partials, and
+//! `readme/architecture.md.j2` is the README's generated region.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use minijinja::syntax::SyntaxConfig;
+use minijinja::value::Serde;
+use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value, context};
+use serde::Serialize;
+
+use crate::model::{EnvValue, Model, Service, Target};
+
+/// The template of the README's generated architecture section.
+pub const ARCHITECTURE_TEMPLATE: &str = "readme/architecture.md.j2";
+
+/// Everything `cargo xtask gen` produces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    /// Output path relative to the repository root (with `/`) -> content.
+    pub files: BTreeMap<String, String>,
+    /// The README section between the generated-region markers.
+    pub architecture: String,
+}
+
+/// A service as templates see it: the model plus values computed once here.
+#[derive(Debug, Serialize)]
+struct ServiceView<'a> {
+    #[serde(flatten)]
+    service: &'a Service,
+    image: String,
+    /// The image name without its tag.
+    image_repo: String,
+    /// `[name, value]` pairs for compose, secrets as `${NAME:?...}`.
+    compose_env: Vec<(String, String)>,
+    /// Plain variables for the ConfigMap.
+    k8s_config: Vec<(String, String)>,
+    /// Secret keys read from `<service>-secrets` into variables of that name.
+    secrets: Vec<String>,
+    /// Variables built around a secret with `$(NAME)` expansion.
+    k8s_derived: Vec<(String, String)>,
+    /// Changes whenever the ConfigMap does, so pods roll on config changes.
+    config_hash: String,
+}
+
+/// Node group size derived from replica maxima times requests.
+#[derive(Debug, Serialize)]
+struct Cluster {
+    cpu_millis_min: u64,
+    memory_mib_min: u64,
+    cpu_millis_max: u64,
+    memory_mib_max: u64,
+    min_nodes: u64,
+    max_nodes: u64,
+}
+
+/// FNV-1a: a stable hash needing no dependency; not for security.
+fn fnv1a(text: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+fn view<'a>(model: &Model, service: &'a Service) -> ServiceView<'a> {
+    let p = &model.project;
+    let compose_env = model
+        .service_env(service, Target::Compose)
+        .iter()
+        .map(|v| {
+            let value = match &v.value {
+                // A literal `$` must not start a compose substitution.
+                EnvValue::Plain { value } => value.replace('$', "$$"),
+                EnvValue::Secret { .. } => v.render(|s| {
+                    format!("${{{s}:?set {s} in the .env file (see generated/.env.example)}}")
+                }),
+            };
+            (v.name.clone(), value)
+        })
+        .collect();
+    let mut k8s_config = Vec::new();
+    let mut k8s_derived = Vec::new();
+    for v in model.service_env(service, Target::Kubernetes) {
+        match &v.value {
+            EnvValue::Plain { value } => k8s_config.push((v.name.clone(), value.clone())),
+            EnvValue::Secret { secret, .. } if *secret == v.name => {}
+            EnvValue::Secret { .. } => {
+                k8s_derived.push((v.name.clone(), v.render(|s| format!("$({s})"))));
+            }
+        }
+    }
+    let config_hash = fnv1a(&format!("{k8s_config:?}{k8s_derived:?}"));
+    ServiceView {
+        image: format!(
+            "{}/{}/{}:{}",
+            p.registry, p.image_prefix, service.name, p.tag
+        ),
+        image_repo: format!("{}/{}/{}", p.registry, p.image_prefix, service.name),
+        secrets: service.secrets(),
+        service,
+        compose_env,
+        k8s_config,
+        k8s_derived,
+        config_hash,
+    }
+}
+
+fn cluster(model: &Model) -> Cluster {
+    let sum = |f: &dyn Fn(&Service) -> u64| model.services.iter().map(f).sum::<u64>();
+    let cpu_min = sum(&|s| u64::from(s.replicas.min) * u64::from(s.requests.cpu_millis));
+    let mem_min = sum(&|s| u64::from(s.replicas.min) * u64::from(s.requests.memory_mib));
+    let cpu_max = sum(&|s| u64::from(s.replicas.max) * u64::from(s.requests.cpu_millis));
+    let mem_max = sum(&|s| u64::from(s.replicas.max) * u64::from(s.requests.memory_mib));
+    let node = &model.terraform.node_allocatable;
+    let nodes = |cpu: u64, mem: u64| {
+        cpu.div_ceil(u64::from(node.cpu_millis).max(1))
+            .max(mem.div_ceil(u64::from(node.memory_mib).max(1)))
+    };
+    // Two nodes at least so one can drain; one spare for rolling surges.
+    let min_nodes = nodes(cpu_min, mem_min).max(2);
+    let max_nodes = (nodes(cpu_max, mem_max) + 1).max(min_nodes);
+    Cluster {
+        cpu_millis_min: cpu_min,
+        memory_mib_min: mem_min,
+        cpu_millis_max: cpu_max,
+        memory_mib_max: mem_max,
+        min_nodes,
+        max_nodes,
+    }
+}
+
+/// The comment line every generated file starts with, in its own syntax.
+fn with_header(path: &str, body: &str) -> String {
+    const NOTE: &str = "Generated from loja.toml by `cargo xtask gen`; do not edit.";
+    let mut lines: Vec<&str> = body.lines().map(str::trim_end).collect();
+    while lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    let header = if path.ends_with(".md") {
+        format!("<!-- {NOTE} -->")
+    } else {
+        format!("# {NOTE}")
+    };
+    // A shebang must stay the first line.
+    let at = usize::from(lines.first().is_some_and(|l| l.starts_with("#!")));
+    let header_ref: &str = &header;
+    lines.insert(at, header_ref);
+    let mut out = lines.join("\n");
+    out.push('\n');
+    out
+}
+
+/// Every `.j2` file under `dir`, as `/`-separated relative paths, sorted.
+fn template_names(dir: &Path) -> Result<Vec<String>> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
+        for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                walk(base, &path, out)?;
+            } else if path.extension().is_some_and(|e| e == "j2") {
+                let rel = path
+                    .strip_prefix(base)?
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                out.push(rel);
+            }
+        }
+        Ok(())
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out)?;
+    out.sort();
+    Ok(out)
+}
+
+fn environment(templates: &Path) -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_loader(minijinja::path_loader(templates));
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // Quoting is explicit (the `q` filter); no format-based auto-escaping.
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.set_syntax(
+        SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .keep_trailing_newline(true)
+            .build()
+            .expect("the default delimiters are valid"),
+    );
+    // A JSON string is a valid YAML double-quoted scalar; no HTML escaping.
+    env.add_filter("q", |v: String| {
+        serde_json::to_string(&v).unwrap_or_default()
+    });
+    env
+}
+
+/// Renders every template in `templates` for `model`.
+pub fn render(model: &Model, templates: &Path) -> Result<Rendered> {
+    let env = environment(templates);
+    let services: Vec<ServiceView> = model.services.iter().map(|s| view(model, s)).collect();
+    let base = context! {
+        model => Serde(model),
+        project => Serde(&model.project),
+        services => Serde(&services),
+        cluster => Serde(cluster(model)),
+        gateway_routes => model.gateway_routes(),
+        database_services => Serde(model.database_services().collect::<Vec<_>>()),
+    };
+    let mut files = BTreeMap::new();
+    let mut architecture = None;
+    for name in template_names(templates)? {
+        let file = name.rsplit('/').next().unwrap_or(&name);
+        if file.starts_with('_') && !file.starts_with("__service__") {
+            continue;
+        }
+        let template = env
+            .get_template(&name)
+            .with_context(|| format!("loading template {name}"))?;
+        let out = name.trim_end_matches(".j2");
+        let out = match out.strip_prefix("root/") {
+            Some(rest) => rest.to_string(),
+            None => format!("generated/{out}"),
+        };
+        let out = out
+            .split('/')
+            .map(|seg| {
+                seg.strip_prefix("dot-")
+                    .map_or(seg.to_string(), |s| format!(".{s}"))
+            })
+            .collect::<Vec<_>>()
+            .join("/");
+        let per_service = out.contains("__service__");
+        let targets: Vec<Option<&ServiceView>> = if per_service {
+            services.iter().map(Some).collect()
+        } else {
+            vec![None]
+        };
+        for service in targets {
+            let ctx = context! { service => Value::from(Serde(service)), ..base.clone() };
+            let text = template
+                .render(ctx)
+                .map_err(|e| anyhow::anyhow!("{e}"))
+                .with_context(|| format!("rendering template {name}"))?;
+            if name == ARCHITECTURE_TEMPLATE {
+                architecture = Some(with_header(".md", &text));
+                continue;
+            }
+            // A per-service template that renders nothing does not apply.
+            if per_service && text.trim().is_empty() {
+                continue;
+            }
+            let path = match service {
+                Some(s) => out.replace("__service__", &s.service.name),
+                None => out.clone(),
+            };
+            let text = with_header(&path, &text);
+            if files.insert(path.clone(), text).is_some() {
+                bail!("two templates produce {path}");
+            }
+        }
+    }
+    let architecture =
+        architecture.with_context(|| format!("missing template {ARCHITECTURE_TEMPLATE}"))?;
+    Ok(Rendered {
+        files,
+        architecture,
+    })
+}

