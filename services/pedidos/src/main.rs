@@ -1,3 +1,71 @@
-//! The pedidos service.
+//! The pedidos binary: config, telemetry, pool and migrations, reconciler, then serve.
 
-fn main() {}
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use loja_runtime::upstream::Upstream;
+use loja_runtime::{Readiness, db, server, telemetry};
+use pedidos::clients::{Estoque, Pagamentos, RetryPolicy, Service};
+use pedidos::reconciler::Reconciler;
+use pedidos::saga::Saga;
+use pedidos::{AppState, Config, MIGRATOR, SERVICE, app};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let config = Config::parse();
+    let telemetry = telemetry::init(SERVICE, &config.common)?;
+    let pool = db::connect(&config.database, &MIGRATOR, Duration::from_secs(60)).await?;
+
+    let retry = RetryPolicy {
+        attempts: 3,
+        backoff: Duration::from_millis(100),
+    };
+    let timeout = config.upstream_timeout();
+    let estoque = Upstream::new("estoque", &config.estoque_url, timeout)?;
+    let pagamentos = Upstream::new("pagamentos", &config.pagamentos_url, timeout)?;
+    let saga = Saga {
+        db: pool.clone(),
+        estoque: Estoque(Service::new("estoque", estoque, retry)),
+        pagamentos: Pagamentos(Service::new("pagamentos", pagamentos, retry)),
+        // A step can take up to three calls (a commit, then release and refund).
+        lease: retry.budget(timeout) * 3 + Duration::from_secs(1),
+    };
+    let state = AppState {
+        db: pool.clone(),
+        admin_token: config.admin_token.clone(),
+        saga: saga.clone(),
+        idempotency_ttl_hours: config.idempotency_ttl_hours,
+        readiness: Readiness::new(Some(pool)),
+    };
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let reconciler = tokio::spawn(
+        Reconciler {
+            saga,
+            after: config.reconcile_after(),
+            interval: config.reconcile_interval(),
+            idempotency_ttl_hours: config.idempotency_ttl_hours,
+        }
+        .run(async {
+            let _ = stop_rx.await;
+        }),
+    );
+
+    let listener = tokio::net::TcpListener::bind(config.common.listen_addr)
+        .await
+        .with_context(|| format!("binding {}", config.common.listen_addr))?;
+    tracing::info!(addr = %config.common.listen_addr, "pedidos listening");
+    let result = server::serve(
+        listener,
+        app(state.clone()),
+        state.readiness.clone(),
+        server::shutdown_signal(),
+        config.common.shutdown_timeout(),
+    )
+    .await;
+    let _ = stop_tx.send(());
+    let _ = reconciler.await;
+    telemetry.shutdown().await;
+    result.context("serving HTTP")
+}

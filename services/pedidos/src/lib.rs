@@ -1,0 +1,55 @@
+//! pedidos: orders placed as a saga over estoque (stock) and pagamentos
+//! (payments), with idempotency keys, compensation and crash recovery.
+
+pub mod clients;
+pub mod config;
+pub mod error;
+pub mod idempotency;
+pub mod model;
+pub mod orders;
+pub mod reconciler;
+pub mod repo;
+pub mod saga;
+
+use axum::Router;
+use axum::extract::FromRef;
+use loja_runtime::{AdminToken, Readiness, server};
+use sqlx::PgPool;
+
+pub use config::Config;
+pub use error::Error;
+
+/// The service name used in probes, logs and metrics.
+pub const SERVICE: &str = "pedidos";
+
+/// The embedded migrations, applied by `loja_runtime::db::connect` at startup.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    /// The service's own database.
+    pub db: PgPool,
+    /// The secret that admits order listings.
+    pub admin_token: AdminToken,
+    /// Runs order sagas against estoque and pagamentos.
+    pub saga: saga::Saga,
+    /// Hours an Idempotency-Key is kept.
+    pub idempotency_ttl_hours: u32,
+    /// Shared with `server::serve`, which turns `/ready` to 503 on shutdown.
+    pub readiness: Readiness,
+}
+
+impl FromRef<AppState> for AdminToken {
+    fn from_ref(state: &AppState) -> Self {
+        state.admin_token.clone()
+    }
+}
+
+/// The whole HTTP surface: the orders resource plus the probes and fallbacks
+/// every service shares.
+pub fn app(state: AppState) -> Router {
+    let readiness = state.readiness.clone();
+    let routes = Router::new().merge(orders::router()).with_state(state);
+    server::app(SERVICE, routes, readiness)
+}

@@ -1,0 +1,371 @@
+//! What an order looks like: the request a client sends (and its validation)
+//! and the order as stored and shown.
+
+use chrono::{DateTime, Utc};
+use loja_runtime::Problem;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+/// Most items one order may carry.
+pub const MAX_ITEMS: usize = 100;
+/// Most units of one sku in one order.
+pub const MAX_QUANTITY: i64 = 1000;
+/// Longest `customer_id`, in characters.
+pub const MAX_CUSTOMER_ID: usize = 128;
+
+/// `POST /api/v1/orders` body. Unknown fields (a client-sent price, say) are
+/// rejected at every level.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewOrder {
+    pub customer_id: String,
+    pub items: Vec<NewItem>,
+    pub payment: PaymentRequest,
+}
+
+/// One line of a new order.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewItem {
+    pub sku: String,
+    pub quantity: i64,
+}
+
+/// How the customer pays.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentRequest {
+    pub method: PaymentMethod,
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+/// The payment methods pagamentos knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PaymentMethod {
+    Card,
+    Pix,
+}
+
+impl PaymentMethod {
+    /// The stored and wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentMethod::Card => "card",
+            PaymentMethod::Pix => "pix",
+        }
+    }
+}
+
+fn invalid(field: &str, detail: impl Into<String>) -> Problem {
+    Problem::validation(format!("{field}: {}", detail.into())).with("field", field)
+}
+
+/// True for a sku estoque could hold: `[A-Za-z0-9._-]{1,64}`. Anything else
+/// cannot exist, so it is refused before an order is stored.
+fn is_sku(sku: &str) -> bool {
+    (1..=64).contains(&sku.len())
+        && sku
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+impl NewOrder {
+    /// Checks every rule API.md states for a new order. Runs before anything
+    /// is stored; the first broken rule is reported, naming its field.
+    pub fn validate(&self) -> Result<(), Problem> {
+        let customer_chars = self.customer_id.chars().count();
+        if customer_chars == 0 || customer_chars > MAX_CUSTOMER_ID {
+            return Err(invalid(
+                "customer_id",
+                format!("must be 1 to {MAX_CUSTOMER_ID} characters"),
+            ));
+        }
+        if self.customer_id.chars().any(char::is_control) {
+            return Err(invalid(
+                "customer_id",
+                "must not contain control characters",
+            ));
+        }
+        if self.items.is_empty() || self.items.len() > MAX_ITEMS {
+            return Err(invalid(
+                "items",
+                format!("must hold 1 to {MAX_ITEMS} items"),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, item) in self.items.iter().enumerate() {
+            if !is_sku(&item.sku) {
+                return Err(invalid(
+                    &format!("items[{i}].sku"),
+                    "must match [A-Za-z0-9._-]{1,64}",
+                ));
+            }
+            if !seen.insert(item.sku.as_str()) {
+                return Err(invalid(
+                    &format!("items[{i}].sku"),
+                    format!("{} appears more than once", item.sku),
+                ));
+            }
+            if !(1..=MAX_QUANTITY).contains(&item.quantity) {
+                return Err(invalid(
+                    &format!("items[{i}].quantity"),
+                    format!("must be 1 to {MAX_QUANTITY}"),
+                ));
+            }
+        }
+        match (self.payment.method, self.payment.token.as_deref()) {
+            (PaymentMethod::Card, Some(token))
+                if token.starts_with("tok_")
+                    && token.len() <= 255
+                    && token.bytes().all(|b| b.is_ascii_graphic()) => {}
+            (PaymentMethod::Card, _) => {
+                return Err(invalid(
+                    "payment.token",
+                    "a card payment needs a token starting with `tok_` (at most 255 visible characters)",
+                ));
+            }
+            (PaymentMethod::Pix, None) => {}
+            (PaymentMethod::Pix, Some(_)) => {
+                return Err(invalid("payment.token", "a pix payment takes no token"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One line of a stored order; the price is known once estoque reserved it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderItem {
+    pub sku: String,
+    pub quantity: i64,
+    pub unit_price_cents: Option<i64>,
+}
+
+/// Where an order is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Pending,
+    Confirmed,
+    Rejected,
+    PaymentDeclined,
+    Failed,
+    Cancelled,
+}
+
+impl Status {
+    /// The stored and wire spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Confirmed => "confirmed",
+            Status::Rejected => "rejected",
+            Status::PaymentDeclined => "payment_declined",
+            Status::Failed => "failed",
+            Status::Cancelled => "cancelled",
+        }
+    }
+
+    /// Parses the stored spelling; the table's CHECK constraint admits no other.
+    pub fn parse(s: &str) -> Option<Status> {
+        Some(match s {
+            "pending" => Status::Pending,
+            "confirmed" => Status::Confirmed,
+            "rejected" => Status::Rejected,
+            "payment_declined" => Status::PaymentDeclined,
+            "failed" => Status::Failed,
+            "cancelled" => Status::Cancelled,
+            _ => return None,
+        })
+    }
+}
+
+/// How far the saga of a pending order got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Stored; nothing asked of estoque or pagamentos yet (or not known to have happened).
+    Created,
+    /// Stock is held and the prices are known.
+    Reserved,
+    /// The payment was approved.
+    Charged,
+    /// The saga reached an outcome.
+    Done,
+}
+
+impl Step {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Step::Created => "created",
+            Step::Reserved => "reserved",
+            Step::Charged => "charged",
+            Step::Done => "done",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(s: &str) -> Option<Step> {
+        Some(match s {
+            "created" => Step::Created,
+            "reserved" => Step::Reserved,
+            "charged" => Step::Charged,
+            "done" => Step::Done,
+            _ => return None,
+        })
+    }
+}
+
+/// The payment of an order as shown to clients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PaymentView {
+    pub id: String,
+    pub status: String,
+    pub method: PaymentMethod,
+}
+
+/// An order as stored, and (serialized) as `GET /api/v1/orders/{id}` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Order {
+    pub id: Uuid,
+    pub customer_id: String,
+    pub status: Status,
+    pub items: Vec<OrderItem>,
+    pub total_cents: Option<i64>,
+    pub payment: Option<PaymentView>,
+    /// Why the order did not end confirmed: `{"code", "detail", ...}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Value>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    #[serde(skip)]
+    pub step: Step,
+    #[serde(skip)]
+    pub payment_method: PaymentMethod,
+    #[serde(skip)]
+    pub payment_token: Option<String>,
+    #[serde(skip)]
+    pub compensation_pending: bool,
+    #[serde(skip)]
+    pub cancel_requested: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(body: Value) -> Result<(), Problem> {
+        let bytes = serde_json::to_vec(&body).unwrap();
+        loja_runtime::json::parse::<NewOrder>(&bytes)?.validate()
+    }
+
+    fn field_of(result: Result<(), Problem>) -> String {
+        let p = result.unwrap_err();
+        assert_eq!(p.status.as_u16(), 422, "{p}");
+        assert_eq!(p.code, "validation_failed");
+        p.extra["field"].as_str().unwrap().to_owned()
+    }
+
+    fn valid() -> Value {
+        serde_json::json!({
+            "customer_id": "c-42",
+            "items": [{"sku": "CAM-001", "quantity": 2}],
+            "payment": {"method": "card", "token": "tok_visa"}
+        })
+    }
+
+    #[test]
+    fn a_well_formed_order_passes() {
+        order(valid()).unwrap();
+        let mut pix = valid();
+        pix["payment"] = serde_json::json!({"method": "pix"});
+        order(pix).unwrap();
+    }
+
+    #[test]
+    fn customer_id_must_be_1_to_128_characters() {
+        let mut v = valid();
+        v["customer_id"] = "".into();
+        assert_eq!(field_of(order(v.clone())), "customer_id");
+        v["customer_id"] = "é".repeat(128).into();
+        order(v.clone()).unwrap();
+        v["customer_id"] = "x".repeat(129).into();
+        assert_eq!(field_of(order(v)), "customer_id");
+    }
+
+    #[test]
+    fn items_must_number_1_to_100_with_unique_skus() {
+        let mut v = valid();
+        v["items"] = serde_json::json!([]);
+        assert_eq!(field_of(order(v.clone())), "items");
+        let many: Vec<Value> = (0..101)
+            .map(|i| serde_json::json!({"sku": format!("S{i}"), "quantity": 1}))
+            .collect();
+        v["items"] = many[..100].to_vec().into();
+        order(v.clone()).unwrap();
+        v["items"] = many.into();
+        assert_eq!(field_of(order(v.clone())), "items");
+        v["items"] = serde_json::json!([{"sku": "A", "quantity": 1}, {"sku": "A", "quantity": 2}]);
+        assert_eq!(field_of(order(v)), "items[1].sku");
+    }
+
+    #[test]
+    fn quantity_must_be_1_to_1000() {
+        for bad in [0, -1, 1001] {
+            let mut v = valid();
+            v["items"][0]["quantity"] = bad.into();
+            assert_eq!(field_of(order(v)), "items[0].quantity", "{bad}");
+        }
+        let mut v = valid();
+        v["items"][0]["quantity"] = 1000.into();
+        order(v).unwrap();
+    }
+
+    #[test]
+    fn skus_that_cannot_exist_are_refused() {
+        let mut v = valid();
+        v["items"][0]["sku"] = "has space".into();
+        assert_eq!(field_of(order(v.clone())), "items[0].sku");
+        v["items"][0]["sku"] = "x".repeat(65).into();
+        assert_eq!(field_of(order(v)), "items[0].sku");
+    }
+
+    #[test]
+    fn card_needs_a_tok_token_and_pix_takes_none() {
+        let mut v = valid();
+        v["payment"] = serde_json::json!({"method": "card"});
+        assert_eq!(field_of(order(v.clone())), "payment.token");
+        v["payment"] = serde_json::json!({"method": "card", "token": "visa"});
+        assert_eq!(field_of(order(v.clone())), "payment.token");
+        v["payment"] = serde_json::json!({"method": "pix", "token": "tok_visa"});
+        assert_eq!(field_of(order(v.clone())), "payment.token");
+        v["payment"] = serde_json::json!({"method": "boleto"});
+        assert_eq!(field_of(order(v)), "payment.method");
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_at_every_level() {
+        let mut v = valid();
+        v["items"][0]["unit_price_cents"] = 1.into();
+        assert_eq!(field_of(order(v)), "items[0].unit_price_cents");
+        let mut v = valid();
+        v["coupon"] = "FREE".into();
+        assert_eq!(field_of(order(v)), "coupon");
+        let mut v = valid();
+        v["payment"]["amount_cents"] = 1.into();
+        assert_eq!(field_of(order(v)), "payment.amount_cents");
+    }
+
+    #[test]
+    fn wrong_types_are_422_naming_the_field() {
+        let mut v = valid();
+        v["items"][0]["quantity"] = "2".into();
+        assert_eq!(field_of(order(v)), "items[0].quantity");
+        let mut v = valid();
+        v.as_object_mut().unwrap().remove("customer_id");
+        assert_eq!(field_of(order(v)), ".");
+    }
+}

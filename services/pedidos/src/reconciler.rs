@@ -1,0 +1,88 @@
+//! Crash recovery: a background loop that finishes or compensates every order
+//! nobody is driving any more. Safe with several replicas: orders are claimed
+//! with `FOR UPDATE SKIP LOCKED` and a lease, so each is worked on by one.
+
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use crate::error::Error;
+use crate::idempotency;
+use crate::model::Status;
+use crate::repo;
+use crate::saga::Saga;
+
+/// Orders claimed per query.
+const BATCH: i64 = 50;
+
+/// What the reconciler needs to know.
+#[derive(Clone)]
+pub struct Reconciler {
+    pub saga: Saga,
+    /// A pending order whose last step is older than this is taken over.
+    pub after: Duration,
+    /// Time between passes.
+    pub interval: Duration,
+    /// Idempotency keys older than this many hours are purged.
+    pub idempotency_ttl_hours: u32,
+}
+
+impl Reconciler {
+    /// Runs a pass now and then one every `interval`, until `shutdown` completes.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let mut ticker = tokio::time::interval(self.interval);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => return,
+                _ = ticker.tick() => {}
+            }
+            if let Err(err) = self.pass().await {
+                tracing::warn!(error = %err, "reconciler pass failed; retrying next tick");
+            }
+        }
+    }
+
+    /// One pass: purge expired idempotency keys, then claim and settle
+    /// unfinished orders until none is left. Returns how many were handled.
+    pub async fn pass(&self) -> Result<usize, Error> {
+        let purged = idempotency::purge(&self.saga.db, self.idempotency_ttl_hours).await?;
+        if purged > 0 {
+            tracing::info!(purged, "expired idempotency keys purged");
+        }
+        let mut handled = 0;
+        loop {
+            let ids =
+                repo::claim_unfinished(&self.saga.db, self.after, self.saga.lease, BATCH).await?;
+            if ids.is_empty() {
+                return Ok(handled);
+            }
+            handled += ids.len();
+            for id in ids {
+                if let Err(err) = self.reconcile(id).await {
+                    tracing::warn!(order_id = %id, error = %err, "could not reconcile order");
+                }
+            }
+        }
+    }
+
+    async fn reconcile(&self, id: Uuid) -> Result<(), Error> {
+        let Some(order) = repo::get(&self.saga.db, id).await? else {
+            return Ok(());
+        };
+        if order.status == Status::Pending {
+            tracing::info!(order_id = %id, step = order.step.as_str(), "resuming an abandoned order");
+            let order = self.saga.run(id).await?;
+            tracing::info!(order_id = %id, status = order.status.as_str(), "abandoned order finished");
+        } else if order.status == Status::Confirmed && order.cancel_requested {
+            tracing::info!(order_id = %id, "finishing an interrupted cancel");
+            if let Err(err) = self.saga.finish_cancel(&order).await {
+                tracing::warn!(order_id = %id, error = %err, "cancel still cannot finish");
+            }
+        } else if order.compensation_pending {
+            self.saga.settle(&order).await?;
+        }
+        Ok(())
+    }
+}
