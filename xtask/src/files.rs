@@ -6,7 +6,8 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use crate::render::Rendered;
+use crate::model::Model;
+use crate::render::{self, Rendered};
 
 /// Markers around the README's generated architecture section.
 pub const BEGIN: &str = "<!-- BEGIN GENERATED: architecture -->";
@@ -138,4 +139,13 @@ pub fn sync(root: &Path, rendered: &Rendered, check: bool) -> Result<Drift> {
         std::fs::remove_file(root.join(path)).with_context(|| format!("removing {path}"))?;
     }
     Ok(drift)
+}
+
+/// `cargo xtask gen`: loads `root/loja.toml`, renders `root/templates` and
+/// writes (or, with `check`, only compares) the result under `root`.
+/// A bad `loja.toml` or template fails before anything is written.
+pub fn generate(root: &Path, check: bool) -> Result<Drift> {
+    let model = Model::load(&root.join("loja.toml"))?;
+    let rendered = render::render(&model, &root.join("templates"))?;
+    sync(root, &rendered, check)
 }

@@ -4,15 +4,9 @@ use std::path::Path;
 
 use anyhow::{Result, bail};
 
-use xtask::files;
-use xtask::model::Model;
-use xtask::render;
-
 /// Renders from `root/loja.toml` and `root/templates` into `root`.
 pub fn run(root: &Path, check: bool) -> Result<()> {
-    let model = Model::load(&root.join("loja.toml"))?;
-    let rendered = render::render(&model, &root.join("templates"))?;
-    let drift = files::sync(root, &rendered, check)?;
+    let drift = xtask::files::generate(root, check)?;
     let lines = drift.lines();
     if check {
         if !drift.is_empty() {
@@ -25,16 +19,15 @@ pub fn run(root: &Path, check: bool) -> Result<()> {
             );
         }
         println!("gen --check: all generated files are up to date");
-    } else {
-        for line in &lines {
-            println!(
-                "{}",
-                line.replacen("stale", "updated", 1)
-                    .replacen("missing", "created", 1)
-                    .replacen("orphaned", "removed", 1)
-            );
-        }
-        println!("gen: {} file(s) changed", lines.len());
+        return Ok(());
     }
+    for line in &lines {
+        let line = line
+            .replacen("stale:", "updated:", 1)
+            .replacen("missing:", "created:", 1)
+            .replacen("orphaned:", "removed:", 1);
+        println!("{line}");
+    }
+    println!("gen: {} file(s) changed", lines.len());
     Ok(())
 }
