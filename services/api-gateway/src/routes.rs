@@ -58,7 +58,7 @@ impl RouteTable {
             });
         }
         anyhow::ensure!(!routes.is_empty(), "GATEWAY_ROUTES names no route");
-        routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+        routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         Ok(RouteTable { routes })
     }
 
