@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result, bail};
 
@@ -143,7 +144,13 @@ pub fn validate(root: &Path) -> Result<Vec<Outcome>> {
     let k8s = generated.join("k8s");
     let compose = generated.join("docker-compose.yml");
     let workflow = root.join(".github/workflows/ci-cd.yml");
-    let scratch = std::env::temp_dir().join(format!("loja-validate-{}", std::process::id()));
+    // Unique per call: tests validate several trees in one process at once.
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let scratch = std::env::temp_dir().join(format!(
+        "loja-validate-{}-{}",
+        std::process::id(),
+        RUNS.fetch_add(1, Ordering::Relaxed)
+    ));
     std::fs::create_dir_all(&scratch).context("creating a scratch directory")?;
     let compose_s = compose.to_string_lossy().into_owned();
     let workflow_s = workflow.to_string_lossy().into_owned();

@@ -1,0 +1,260 @@
+//! `cargo xtask gen`: the committed output is fresh, the full output is
+//! snapshotted, a new service needs no template change, bad input writes
+//! nothing, and `--check` reports every kind of drift.
+
+use std::path::Path;
+
+use xtask::files::{self, Drift};
+use xtask::model::{Model, Target};
+use xtask::project_root;
+use xtask::render::{self, Rendered};
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+/// A scratch project: `config` as loja.toml plus the real templates.
+fn scratch(config: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("loja.toml"), config).unwrap();
+    copy_dir(
+        &project_root().join("templates"),
+        &dir.path().join("templates"),
+    );
+    dir
+}
+
+fn render_file(path: &Path) -> Rendered {
+    let model = Model::load(path).unwrap();
+    render::render(&model, &project_root().join("templates")).unwrap()
+}
+
+/// Every file, one after another, for a reviewable snapshot.
+fn flatten(rendered: &Rendered) -> String {
+    let mut out = String::new();
+    for (path, text) in &rendered.files {
+        out.push_str(&format!("===== {path}\n{text}"));
+    }
+    out.push_str(&format!(
+        "===== README.md (architecture section)\n{}",
+        rendered.architecture
+    ));
+    out
+}
+
+fn five_services() -> std::path::PathBuf {
+    project_root().join("xtask/tests/fixtures/five-services.toml")
+}
+
+#[test]
+fn generated_files_are_fresh() {
+    let drift = files::generate(&project_root(), true).unwrap();
+    assert!(
+        drift.is_empty(),
+        "run `cargo xtask gen`:\n{}",
+        drift.lines().join("\n")
+    );
+}
+
+#[test]
+fn snapshot_of_everything_rendered_from_loja_toml() {
+    insta::assert_snapshot!(
+        "loja",
+        flatten(&render_file(&project_root().join("loja.toml")))
+    );
+}
+
+#[test]
+fn snapshot_of_everything_rendered_for_five_services() {
+    insta::assert_snapshot!("five-services", flatten(&render_file(&five_services())));
+}
+
+#[test]
+fn rendering_twice_gives_the_same_bytes() {
+    let path = project_root().join("loja.toml");
+    assert_eq!(render_file(&path), render_file(&path));
+}
+
+#[test]
+fn a_fifth_service_gets_every_artifact_without_template_changes() {
+    let four = render_file(&project_root().join("loja.toml"));
+    let five = render_file(&five_services());
+    for path in [
+        "generated/k8s/configmaps/entregas.yaml",
+        "generated/k8s/deployments/entregas.yaml",
+        "generated/k8s/services/entregas.yaml",
+        "generated/k8s/hpa/entregas.yaml",
+        "generated/k8s/pdb/entregas.yaml",
+        "generated/k8s/networkpolicies/entregas.yaml",
+        "generated/k8s/secrets/entregas.env.example",
+        "generated/docker/entregas.Dockerfile",
+    ] {
+        assert!(five.files.contains_key(path), "missing {path}");
+        assert!(!four.files.contains_key(path), "{path} without the service");
+    }
+    let file = |name: &str| five.files[name].as_str();
+    assert!(file("generated/docker-compose.yml").contains("\n  entregas:\n"));
+    assert!(file("generated/observability/prometheus.yml").contains("job_name: entregas"));
+    assert!(file("generated/k8s/kustomization.yaml").contains("deployments/entregas.yaml"));
+    assert!(
+        file("generated/k8s/configmaps/api-gateway.yaml").contains("/api/v1/shipments=entregas")
+    );
+    assert!(
+        file("generated/k8s/configmaps/api-gateway.yaml")
+            .contains("ENTREGAS_URL: \"http://entregas:8080\"")
+    );
+    assert!(
+        file("generated/k8s/networkpolicies/pedidos.yaml")
+            .contains("app.kubernetes.io/name: entregas")
+    );
+    assert!(
+        file("generated/postgres/init-databases.sh")
+            .contains("CREATE DATABASE entregas OWNER entregas;")
+    );
+    assert!(file(".github/workflows/ci-cd.yml").contains("docker.io/lojaveloz/entregas:latest"));
+    assert!(file(".github/workflows/ci-cd.yml").contains("-p entregas"));
+    assert!(file(".dockerignore").contains("release/entregas"));
+    assert!(file("generated/terraform/variables.tf").contains("\"entregas\","));
+}
+
+#[test]
+fn the_environment_is_the_same_contract_on_every_target() {
+    let model = Model::load(&project_root().join("loja.toml")).unwrap();
+    let pedidos = model.service("pedidos").unwrap();
+    let names = |t| {
+        model
+            .service_env(pedidos, t)
+            .into_iter()
+            .map(|v| v.name)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(Target::Compose), names(Target::Kubernetes));
+    assert_eq!(names(Target::Compose), names(Target::Native { replica: 1 }));
+    let native = model.service_env(pedidos, Target::Native { replica: 1 });
+    let value = |name: &str| {
+        native
+            .iter()
+            .find(|v| v.name == name)
+            .unwrap()
+            .render(|s| format!("<{s}>"))
+    };
+    assert_eq!(value("LISTEN_ADDR"), "127.0.0.1:18092");
+    assert_eq!(
+        value("ESTOQUE_URL"),
+        "http://127.0.0.1:18081,http://127.0.0.1:18082"
+    );
+    assert_eq!(
+        value("DATABASE_URL"),
+        "postgres://pedidos:<PEDIDOS_DB_PASSWORD>@127.0.0.1:5433/pedidos"
+    );
+    assert_eq!(value("ADMIN_TOKEN"), "<ADMIN_TOKEN>");
+    let gateway = model.service("api-gateway").unwrap();
+    let routes = model
+        .service_env(gateway, Target::Compose)
+        .into_iter()
+        .find(|v| v.name == "GATEWAY_ROUTES")
+        .unwrap();
+    assert_eq!(
+        routes.render(|s| s.to_string()),
+        "/api/v1/orders=pedidos,/api/v1/payments=pagamentos,/api/v1/products=estoque"
+    );
+}
+
+#[test]
+fn secrets_never_appear_as_values() {
+    let rendered = render_file(&project_root().join("loja.toml"));
+    let compose = &rendered.files["generated/docker-compose.yml"];
+    assert!(compose.contains("ADMIN_TOKEN: \"${ADMIN_TOKEN:?"));
+    let deployment = &rendered.files["generated/k8s/deployments/pedidos.yaml"];
+    assert!(
+        deployment
+            .contains("value: \"postgres://pedidos:$(PEDIDOS_DB_PASSWORD)@postgres:5432/pedidos\"")
+    );
+    assert!(!rendered.files["generated/k8s/configmaps/pedidos.yaml"].contains("DATABASE_URL"));
+    assert!(
+        rendered.files["generated/k8s/secrets/pedidos.env.example"].contains("\nADMIN_TOKEN=\n")
+    );
+}
+
+#[test]
+fn a_bad_loja_toml_writes_nothing() {
+    let good = std::fs::read_to_string(project_root().join("loja.toml")).unwrap();
+    let dir = scratch(&good.replace(
+        "replicas = { max = 10 }",
+        "replicas = { min = 11, max = 10 }",
+    ));
+    let err = files::generate(dir.path(), false).unwrap_err();
+    assert!(format!("{err:#}").contains("min 11 > max 10"), "{err:#}");
+    assert!(!dir.path().join("generated").exists());
+    assert!(!dir.path().join(".github").exists());
+}
+
+#[test]
+fn a_failing_template_writes_nothing() {
+    let good = std::fs::read_to_string(project_root().join("loja.toml")).unwrap();
+    let dir = scratch(&good);
+    // A late template (alphabetically) fails after earlier ones rendered.
+    std::fs::write(
+        dir.path().join("templates/terraform/zz.tf.j2"),
+        "{{ no_such_value }}\n",
+    )
+    .unwrap();
+    let err = files::generate(dir.path(), false).unwrap_err();
+    assert!(format!("{err:#}").contains("terraform/zz.tf.j2"), "{err:#}");
+    assert!(!dir.path().join("generated").exists());
+}
+
+#[test]
+fn check_lists_every_stale_missing_and_orphaned_file_and_gen_repairs_them() {
+    let good = std::fs::read_to_string(project_root().join("loja.toml")).unwrap();
+    let dir = scratch(&good);
+    let root = dir.path();
+    let first = files::generate(root, false).unwrap();
+    assert!(first.stale.is_empty() && first.orphaned.is_empty() && !first.missing.is_empty());
+    assert_eq!(files::generate(root, true).unwrap(), Drift::default());
+
+    std::fs::write(
+        root.join("generated/k8s/namespace.yaml"),
+        "edited by hand\n",
+    )
+    .unwrap();
+    std::fs::remove_file(root.join("generated/docker/pedidos.Dockerfile")).unwrap();
+    std::fs::write(
+        root.join("generated/k8s/hpa/old-service.yaml"),
+        "left over\n",
+    )
+    .unwrap();
+    // A filled-in secret file is the user's, never an orphan.
+    std::fs::write(
+        root.join("generated/k8s/secrets/pedidos.env"),
+        "ADMIN_TOKEN=x\n",
+    )
+    .unwrap();
+
+    let drift = files::generate(root, true).unwrap();
+    assert_eq!(
+        drift.lines(),
+        vec![
+            "stale: generated/k8s/namespace.yaml",
+            "missing: generated/docker/pedidos.Dockerfile",
+            "orphaned: generated/k8s/hpa/old-service.yaml",
+        ]
+    );
+    // --check wrote nothing.
+    assert_eq!(
+        std::fs::read_to_string(root.join("generated/k8s/namespace.yaml")).unwrap(),
+        "edited by hand\n"
+    );
+    files::generate(root, false).unwrap();
+    assert_eq!(files::generate(root, true).unwrap(), Drift::default());
+    assert!(root.join("generated/k8s/secrets/pedidos.env").exists());
+}

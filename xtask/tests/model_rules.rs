@@ -1,0 +1,291 @@
+//! Every rule of `loja.toml` rejects a bad file with the exact position and
+//! message of the offending text.
+
+use xtask::model::Model;
+
+const BASE: &str = r#"[project]
+name = "shop"
+namespace = "shop"
+gateway = "gw"
+registry = "docker.io"
+image_prefix = "shop"
+tag = "latest"
+
+[defaults]
+port = 8080
+shutdown_timeout_secs = 20
+prestop_sleep_secs = 5
+termination_grace_secs = 30
+replicas = { min = 2, max = 4 }
+autoscaling = { cpu_percent = 70, memory_percent = 80 }
+requests = { cpu_millis = 100, memory_mib = 128 }
+limits = { cpu_millis = 500, memory_mib = 256 }
+
+[postgres]
+version = 15
+port = 5432
+native_port = 5433
+storage_gib = 10
+
+[observability]
+jaeger_ui_port = 16686
+otlp_grpc_port = 4317
+otlp_http_port = 4318
+prometheus_port = 9090
+scrape_interval_secs = 15
+monitoring_namespace = "monitoring"
+kubernetes_otlp_endpoint = "http://collector:4317"
+alerts = { error_rate_percent = 5, p99_latency_ms = 500, for_minutes = 5 }
+
+[ci]
+registry = "docker.io"
+username_secret = "U"
+token_secret = "T"
+rust_toolchain = "1.95.0"
+
+[terraform]
+region = "sa-east-1"
+kubernetes_version = "1.30"
+node_instance_type = "t3.large"
+node_allocatable = { cpu_millis = 1900, memory_mib = 7100 }
+db_instance_class = "db.t4g.small"
+
+[services.gw]
+public_port = 8080
+node_port = 30080
+native_ports = [8080]
+
+[services.orders]
+routes = ["/api/v1/orders"]
+database = true
+native_ports = [18091]
+"#;
+
+/// `shop.toml:LINE:COL` of the `nth` (from 0) occurrence of `needle` in `text`.
+fn at(text: &str, needle: &str, nth: usize) -> String {
+    at_shifted(text, needle, nth, 0)
+}
+
+/// Like [`at`], `shift` bytes after the start of the match.
+fn at_shifted(text: &str, needle: &str, nth: usize, shift: usize) -> String {
+    let offset = text
+        .match_indices(needle)
+        .nth(nth)
+        .unwrap_or_else(|| panic!("`{needle}` occurs fewer than {} times", nth + 1))
+        .0
+        + shift;
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+    format!("shop.toml:{line}:{col}")
+}
+
+/// All diagnostics for `text`, one string each.
+fn errors(text: &str) -> Vec<String> {
+    match Model::parse("shop.toml", text) {
+        Ok(_) => panic!("expected the file to be rejected"),
+        Err(d) => d.0.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn with(extra: &str) -> String {
+    format!("{BASE}{extra}")
+}
+
+#[test]
+fn the_base_file_is_valid() {
+    let model = Model::parse("shop.toml", BASE).expect("valid");
+    assert_eq!(model.services.len(), 2);
+    assert_eq!(
+        model.service("gw").unwrap().calls,
+        vec!["orders".to_string()]
+    );
+    assert_eq!(model.gateway_routes(), "/api/v1/orders=orders");
+}
+
+#[test]
+fn unknown_keys_are_rejected_with_their_position() {
+    let text = with("replica = 3\n");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    let prefix = format!(
+        "{}: unknown key (found `replica`; expected one of ",
+        at(&text, "replica =", 0)
+    );
+    assert!(errs[0].starts_with(&prefix), "{errs:?}");
+}
+
+#[test]
+fn service_names_must_be_rfc1123_labels() {
+    let text = with("\n[services.Bad_Name]\nnative_ports = [18200]\n");
+    assert_eq!(
+        errors(&text),
+        vec![format!(
+            "{}: invalid service name (found `Bad_Name`; a lowercase RFC 1123 label: a-z, 0-9 and '-', at most 63 characters, starting and ending alphanumeric)",
+            at(&text, "Bad_Name", 0)
+        )]
+    );
+}
+
+#[test]
+fn a_service_without_a_port_is_rejected() {
+    let text = with("\n[services.idle]\ndatabase = false\n");
+    assert_eq!(
+        errors(&text),
+        vec![format!(
+            "{}: service `idle` has no port (found `idle`; set `port` (here or in [defaults]) and a non-empty `native_ports`)",
+            at(&text, "idle", 0)
+        )]
+    );
+}
+
+#[test]
+fn clashing_native_ports_are_rejected() {
+    let text = with("\n[services.stock]\nnative_ports = [18091]\n");
+    assert_eq!(
+        errors(&text),
+        vec![format!(
+            "{}: native port 18091 of service `stock` is already used by service `orders` (found `18091`; every native port must be unique)",
+            at(&text, "18091", 1)
+        )]
+    );
+}
+
+#[test]
+fn a_published_port_clashing_with_observability_is_rejected() {
+    let text = BASE.replace("public_port = 8080", "public_port = 9090");
+    assert_eq!(
+        errors(&text),
+        vec![format!(
+            "{}: published port 9090 of service `gw` is already used by Prometheus (found `9090`; every published port must be unique)",
+            at(&text, "9090", 1)
+        )]
+    );
+}
+
+#[test]
+fn a_node_port_outside_the_kubernetes_range_is_rejected() {
+    let text = BASE.replace("node_port = 30080", "node_port = 8081");
+    assert_eq!(
+        errors(&text),
+        vec![format!(
+            "{}: node port outside the Kubernetes range (found `8081`; 30000-32767)",
+            at(&text, "8081", 0)
+        )]
+    );
+}
+
+#[test]
+fn min_replicas_above_max_is_rejected() {
+    let text = with("replicas = { min = 5, max = 3 }\n");
+    assert_eq!(
+        errors(&text),
+        vec![format!(
+            "{}: replicas of `orders`: min 5 > max 3 (found `{{ min = 5, max = 3 }}`; 1 <= min <= max)",
+            at(&text, "{ min = 5", 0)
+        )]
+    );
+}
+
+#[test]
+fn a_service_inherits_the_other_replica_bound_from_defaults() {
+    let text = with("replicas = { min = 6 }\n");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].contains("replicas of `orders`: min 6 > max 4"),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn thresholds_outside_1_to_100_are_rejected() {
+    let text = with("autoscaling = { cpu_percent = 150, memory_percent = 0 }\n");
+    assert_eq!(
+        errors(&text),
+        vec![
+            format!(
+                "{}: CPU autoscaling threshold outside 1-100 (found `150`; an integer percent from 1 to 100)",
+                at(&text, "150", 0)
+            ),
+            format!(
+                "{}: memory autoscaling threshold outside 1-100 (found `0`; an integer percent from 1 to 100)",
+                at_shifted(&text, "memory_percent = 0", 0, "memory_percent = ".len())
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_route_prefix_owned_by_two_services_is_rejected() {
+    let text =
+        with("\n[services.returns]\nroutes = [\"/api/v1/orders\"]\nnative_ports = [18300]\n");
+    assert_eq!(
+        errors(&text),
+        vec![format!(
+            "{}: route prefix of `returns` overlaps `/api/v1/orders` owned by `orders` (found `\"/api/v1/orders\"`; each prefix must belong to exactly one service, none nested in another)",
+            at(&text, "\"/api/v1/orders\"", 1)
+        )]
+    );
+}
+
+#[test]
+fn a_route_nested_in_another_services_route_is_rejected() {
+    let text = with(
+        "\n[services.returns]\nroutes = [\"/api/v1/orders/returns\"]\nnative_ports = [18300]\n",
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with(&format!(
+            "{}: route prefix of `returns` overlaps `/api/v1/orders`",
+            at(&text, "\"/api/v1/orders/returns\"", 0)
+        )),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn a_call_to_an_undeclared_service_is_rejected() {
+    let text = with("calls = [\"ghost\"]\n");
+    assert_eq!(
+        errors(&text),
+        vec![format!(
+            "{}: `orders` calls an undeclared service (found `\"ghost\"`; one of: gw, orders)",
+            at(&text, "\"ghost\"", 0)
+        )]
+    );
+}
+
+#[test]
+fn a_grace_period_shorter_than_the_drain_is_rejected() {
+    let text = with("termination_grace_secs = 25\n");
+    assert_eq!(
+        errors(&text),
+        vec![format!(
+            "{}: termination grace of `orders` leaves no time to drain (25s <= 20s shutdown + 5s preStop sleep) (found `25`; termination_grace_secs > shutdown_timeout_secs + prestop_sleep_secs)",
+            at(&text, "25\n", 0)
+        )]
+    );
+}
+
+#[test]
+fn variables_the_generator_sets_cannot_be_overridden() {
+    let text = with("env = { DATABASE_URL = \"postgres://x\" }\n");
+    assert_eq!(
+        errors(&text),
+        vec![format!(
+            "{}: environment variable set by the generator (found `DATABASE_URL`; the generator computes it from the model; remove it from env)",
+            at(&text, "DATABASE_URL", 0)
+        )]
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once_in_file_order() {
+    let text = with("calls = [\"ghost\"]\nreplicas = { min = 9, max = 1 }\n");
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 2, "{errs:?}");
+    assert!(errs[0].starts_with(&at(&text, "\"ghost\"", 0)), "{errs:?}");
+    assert!(errs[1].starts_with(&at(&text, "{ min = 9", 0)), "{errs:?}");
+}
