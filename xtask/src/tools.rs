@@ -70,10 +70,23 @@ pub fn run() -> Result<()> {
         .map(|(pkg, _)| *pkg)
         .collect();
     if !apt.is_empty() {
-        run_cmd("apt-get", &["update", "-qq"])?;
-        let mut args = vec!["install", "-y", "-qq", "--no-install-recommends"];
-        args.extend(&apt);
-        run_cmd("apt-get", &args)?;
+        // CI runners are not root but have password-less sudo.
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.starts_with(b"0"));
+        let (program, prefix): (&str, &[&str]) = if root {
+            ("apt-get", &[])
+        } else {
+            ("sudo", &["apt-get"])
+        };
+        let mut update = prefix.to_vec();
+        update.extend(["update", "-qq"]);
+        run_cmd(program, &update)?;
+        let mut install = prefix.to_vec();
+        install.extend(["install", "-y", "-qq", "--no-install-recommends"]);
+        install.extend(&apt);
+        run_cmd(program, &install)?;
     }
     for tool in ["terraform", "kubectl"] {
         if !on_path(tool) {
