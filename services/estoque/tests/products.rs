@@ -11,7 +11,7 @@ use sqlx::PgPool;
 
 #[sqlx::test(migrations = "./migrations")]
 async fn create_then_get_returns_the_product(pool: PgPool) {
-    let c = Client::new(pool);
+    let c = Client::estoque(pool);
     let created = c.product("CAM-001", 4990, 10).await;
     assert_eq!(created["sku"], "CAM-001");
     assert_eq!(created["name"], "Product CAM-001");
@@ -26,7 +26,7 @@ async fn create_then_get_returns_the_product(pool: PgPool) {
 
 #[sqlx::test(migrations = "./migrations")]
 async fn stock_defaults_to_zero(pool: PgPool) {
-    let c = Client::new(pool);
+    let c = Client::estoque(pool);
     let (status, body) = c
         .admin(
             Method::POST,
@@ -40,7 +40,7 @@ async fn stock_defaults_to_zero(pool: PgPool) {
 
 #[sqlx::test(migrations = "./migrations")]
 async fn unknown_product_is_404(pool: PgPool) {
-    let c = Client::new(pool);
+    let c = Client::estoque(pool);
     let (status, body) = c.get("/api/v1/products/NOPE").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["code"], "not_found");
@@ -48,7 +48,7 @@ async fn unknown_product_is_404(pool: PgPool) {
 
 #[sqlx::test(migrations = "./migrations")]
 async fn existing_sku_is_409_and_keeps_the_first(pool: PgPool) {
-    let c = Client::new(pool.clone());
+    let c = Client::estoque(pool.clone());
     c.product("CAM-001", 4990, 10).await;
     let before = snapshot(&pool).await;
     let (status, body) = c
@@ -65,7 +65,7 @@ async fn existing_sku_is_409_and_keeps_the_first(pool: PgPool) {
 
 #[sqlx::test(migrations = "./migrations")]
 async fn writes_need_the_admin_token(pool: PgPool) {
-    let c = Client::new(pool.clone());
+    let c = Client::estoque(pool.clone());
     c.product("CAM-001", 4990, 10).await;
     let before = snapshot(&pool).await;
     let writes = [
@@ -114,7 +114,7 @@ async fn writes_need_the_admin_token(pool: PgPool) {
 
 #[sqlx::test(migrations = "./migrations")]
 async fn reads_are_public(pool: PgPool) {
-    let c = Client::new(pool);
+    let c = Client::estoque(pool);
     c.product("CAM-001", 4990, 10).await;
     assert_eq!(c.get("/api/v1/products/CAM-001").await.0, StatusCode::OK);
     assert_eq!(c.get("/api/v1/products").await.0, StatusCode::OK);
@@ -122,7 +122,7 @@ async fn reads_are_public(pool: PgPool) {
 
 #[sqlx::test(migrations = "./migrations")]
 async fn patch_changes_only_the_given_fields(pool: PgPool) {
-    let c = Client::new(pool);
+    let c = Client::estoque(pool);
     c.product("CAM-001", 4990, 10).await;
     let (status, body) = c
         .admin(
@@ -154,7 +154,7 @@ async fn patch_changes_only_the_given_fields(pool: PgPool) {
 
 #[sqlx::test(migrations = "./migrations")]
 async fn restock_adds_to_stock(pool: PgPool) {
-    let c = Client::new(pool);
+    let c = Client::estoque(pool);
     c.product("CAM-001", 4990, 10).await;
     let (status, body) = c
         .admin(
@@ -178,7 +178,7 @@ async fn restock_adds_to_stock(pool: PgPool) {
 
 #[sqlx::test(migrations = "./migrations")]
 async fn list_pages_through_every_product_in_byte_order(pool: PgPool) {
-    let c = Client::new(pool);
+    let c = Client::estoque(pool);
     // Byte order puts digits < uppercase < `_` < lowercase; `-` and `.` first.
     let skus = ["a", "B", "_x", "-1", "Z9", "9", ".dot", "b", "A"];
     for sku in skus {
@@ -209,7 +209,7 @@ async fn list_pages_through_every_product_in_byte_order(pool: PgPool) {
 
 #[sqlx::test(migrations = "./migrations")]
 async fn list_rejects_bad_parameters(pool: PgPool) {
-    let c = Client::new(pool);
+    let c = Client::estoque(pool);
     for query in [
         "limit=0",
         "limit=201",
@@ -263,7 +263,7 @@ async fn rejected(
 
 #[sqlx::test(migrations = "./migrations")]
 async fn create_rejects_every_invalid_body(pool: PgPool) {
-    let c = Client::new(pool.clone());
+    let c = Client::estoque(pool.clone());
     c.product("CAM-001", 4990, 10).await;
     let uri = "/api/v1/products";
     let json = "application/json";
@@ -377,7 +377,7 @@ async fn create_rejects_every_invalid_body(pool: PgPool) {
 
 #[sqlx::test(migrations = "./migrations")]
 async fn patch_rejects_every_invalid_body(pool: PgPool) {
-    let c = Client::new(pool.clone());
+    let c = Client::estoque(pool.clone());
     c.product("CAM-001", 4990, 10).await;
     let uri = "/api/v1/products/CAM-001";
     let cases = [
@@ -417,7 +417,7 @@ async fn patch_rejects_every_invalid_body(pool: PgPool) {
 
 #[sqlx::test(migrations = "./migrations")]
 async fn restock_rejects_every_invalid_body(pool: PgPool) {
-    let c = Client::new(pool.clone());
+    let c = Client::estoque(pool.clone());
     c.product("CAM-001", 4990, 10).await;
     let uri = "/api/v1/products/CAM-001/restock";
     let cases = [
@@ -456,7 +456,7 @@ async fn restock_rejects_every_invalid_body(pool: PgPool) {
 
 #[sqlx::test(migrations = "./migrations")]
 async fn probes_answer(pool: PgPool) {
-    let c = Client::new(pool);
+    let c = Client::estoque(pool);
     let (status, body) = c.get("/health").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["service"], "estoque");

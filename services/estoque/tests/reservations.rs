@@ -31,7 +31,7 @@ async fn catalog(c: &Client) {
 
 #[sqlx::test(migrations = "./migrations")]
 async fn reserve_holds_stock_and_prices_each_item(pool: PgPool) {
-    let c = Client::new(pool.clone());
+    let c = Client::estoque(pool.clone());
     catalog(&c).await;
     let id = order();
     let (status, body) = c
@@ -62,7 +62,7 @@ async fn reserve_holds_stock_and_prices_each_item(pool: PgPool) {
 
 #[sqlx::test(migrations = "./migrations")]
 async fn a_retry_returns_the_same_reservation_and_holds_nothing_more(pool: PgPool) {
-    let c = Client::new(pool.clone());
+    let c = Client::estoque(pool.clone());
     catalog(&c).await;
     let id = order();
     let body = reservation(&id, &[("CAM-001", 2)]);
@@ -85,7 +85,7 @@ async fn a_retry_returns_the_same_reservation_and_holds_nothing_more(pool: PgPoo
 
 #[sqlx::test(migrations = "./migrations")]
 async fn a_retry_with_other_items_is_a_conflict(pool: PgPool) {
-    let c = Client::new(pool.clone());
+    let c = Client::estoque(pool.clone());
     catalog(&c).await;
     let id = order();
     c.internal(
@@ -106,7 +106,7 @@ async fn a_retry_with_other_items_is_a_conflict(pool: PgPool) {
 
 #[sqlx::test(migrations = "./migrations")]
 async fn insufficient_stock_names_the_sku_and_holds_nothing(pool: PgPool) {
-    let c = Client::new(pool.clone());
+    let c = Client::estoque(pool.clone());
     catalog(&c).await;
     let before = snapshot(&pool).await;
     let id = order();
@@ -139,7 +139,7 @@ async fn insufficient_stock_names_the_sku_and_holds_nothing(pool: PgPool) {
 
 #[sqlx::test(migrations = "./migrations")]
 async fn unknown_sku_is_422_and_holds_nothing(pool: PgPool) {
-    let c = Client::new(pool.clone());
+    let c = Client::estoque(pool.clone());
     catalog(&c).await;
     let before = snapshot(&pool).await;
     let (status, body) = c
@@ -159,7 +159,7 @@ async fn unknown_sku_is_422_and_holds_nothing(pool: PgPool) {
 
 #[sqlx::test(migrations = "./migrations")]
 async fn reserve_rejects_every_invalid_body(pool: PgPool) {
-    let c = Client::new(pool.clone());
+    let c = Client::estoque(pool.clone());
     catalog(&c).await;
     let id = order();
     let many: Vec<Value> = (0..101)
@@ -248,7 +248,7 @@ async fn reserve_rejects_every_invalid_body(pool: PgPool) {
 
 #[sqlx::test(migrations = "./migrations")]
 async fn commit_is_final_and_idempotent(pool: PgPool) {
-    let c = Client::new(pool.clone());
+    let c = Client::estoque(pool.clone());
     catalog(&c).await;
     let id = order();
     c.internal(
@@ -269,7 +269,7 @@ async fn commit_is_final_and_idempotent(pool: PgPool) {
 
 #[sqlx::test(migrations = "./migrations")]
 async fn release_returns_the_units_once(pool: PgPool) {
-    let c = Client::new(pool.clone());
+    let c = Client::estoque(pool.clone());
     catalog(&c).await;
     let id = order();
     c.internal(
@@ -292,7 +292,7 @@ async fn release_returns_the_units_once(pool: PgPool) {
 
 #[sqlx::test(migrations = "./migrations")]
 async fn commit_after_release_is_a_conflict(pool: PgPool) {
-    let c = Client::new(pool.clone());
+    let c = Client::estoque(pool.clone());
     catalog(&c).await;
     let id = order();
     c.internal(
@@ -313,7 +313,7 @@ async fn commit_after_release_is_a_conflict(pool: PgPool) {
 
 #[sqlx::test(migrations = "./migrations")]
 async fn release_after_commit_returns_the_sold_units(pool: PgPool) {
-    let c = Client::new(pool.clone());
+    let c = Client::estoque(pool.clone());
     catalog(&c).await;
     let id = order();
     c.internal(
@@ -336,7 +336,7 @@ async fn release_after_commit_returns_the_sold_units(pool: PgPool) {
 
 #[sqlx::test(migrations = "./migrations")]
 async fn unknown_reservations_are_404(pool: PgPool) {
-    let c = Client::new(pool.clone());
+    let c = Client::estoque(pool.clone());
     for uri in [
         format!("/internal/reservations/{}", order()),
         "/internal/reservations/not-a-uuid".to_string(),
@@ -353,7 +353,7 @@ async fn unknown_reservations_are_404(pool: PgPool) {
 #[sqlx::test(migrations = "./migrations")]
 async fn the_sweeper_releases_only_expired_holds(pool: PgPool) {
     let short = Client::with_state(state_with_ttl(pool.clone(), Duration::ZERO));
-    let long = Client::new(pool.clone());
+    let long = Client::estoque(pool.clone());
     catalog(&long).await;
     let (expired, committed, fresh) = (order(), order(), order());
     for (c, id) in [(&short, &expired), (&short, &committed), (&long, &fresh)] {

@@ -1,24 +1,20 @@
-//! Helpers shared by estoque's integration tests: a client that drives the
-//! router in-process, and a snapshot of every table to prove nothing changed.
+//! Helpers shared by estoque's integration tests: clients for the router,
+//! catalog shortcuts, and table snapshots that prove nothing changed.
 
 #![allow(dead_code)]
 
+pub mod client;
 pub mod pg;
+
+pub use client::{Client, TOKEN};
 
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode, header};
+use axum::http::{Method, StatusCode};
 use estoque::{AppState, app};
-use http_body_util::BodyExt;
 use loja_runtime::AdminToken;
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use tower::ServiceExt;
-
-/// The admin token every test state is built with.
-pub const TOKEN: &str = "test-admin-token";
 
 /// State with the test token and the default five-minute reservation TTL.
 pub fn state(pool: PgPool) -> AppState {
@@ -30,76 +26,15 @@ pub fn state_with_ttl(pool: PgPool, ttl: Duration) -> AppState {
     AppState::new(pool, AdminToken::new(TOKEN).unwrap(), ttl)
 }
 
-/// Drives one app in-process; clones are cheap and share the state.
-#[derive(Clone)]
-pub struct Client {
-    pub app: Router,
-}
-
 impl Client {
-    pub fn new(pool: PgPool) -> Client {
-        Client {
-            app: app(state(pool)),
-        }
+    /// A client for estoque backed by `pool`, with the default TTL.
+    pub fn estoque(pool: PgPool) -> Client {
+        Client::new(app(state(pool)))
     }
 
+    /// A client for estoque with the given state.
     pub fn with_state(state: AppState) -> Client {
-        Client { app: app(state) }
-    }
-
-    /// Sends a request; `body` is sent as JSON, `token` as a bearer token.
-    pub async fn send(
-        &self,
-        method: Method,
-        uri: &str,
-        body: Option<Value>,
-        token: Option<&str>,
-    ) -> (StatusCode, Value) {
-        let mut builder = Request::builder().method(method).uri(uri);
-        if let Some(t) = token {
-            builder = builder.header(header::AUTHORIZATION, format!("Bearer {t}"));
-        }
-        let request = match body {
-            Some(v) => builder
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(v.to_string())),
-            None => builder.body(Body::empty()),
-        };
-        self.raw(request.unwrap()).await
-    }
-
-    /// Sends a prepared request and decodes the JSON answer (Null if empty).
-    pub async fn raw(&self, request: Request<Body>) -> (StatusCode, Value) {
-        let response = self.app.clone().oneshot(request).await.unwrap();
-        let status = response.status();
-        if status.is_client_error() || status.is_server_error() {
-            assert_eq!(
-                response.headers()[header::CONTENT_TYPE],
-                "application/problem+json",
-                "errors are problems"
-            );
-        }
-        let bytes = response.into_body().collect().await.unwrap().to_bytes();
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap()
-        };
-        (status, value)
-    }
-
-    pub async fn get(&self, uri: &str) -> (StatusCode, Value) {
-        self.send(Method::GET, uri, None, None).await
-    }
-
-    /// An admin write.
-    pub async fn admin(&self, method: Method, uri: &str, body: Value) -> (StatusCode, Value) {
-        self.send(method, uri, Some(body), Some(TOKEN)).await
-    }
-
-    /// An internal (pedidos → estoque) call.
-    pub async fn internal(&self, uri: &str, body: Option<Value>) -> (StatusCode, Value) {
-        self.send(Method::POST, uri, body, None).await
+        Client::new(app(state))
     }
 
     /// Creates a product and returns it.

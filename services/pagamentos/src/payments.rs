@@ -1,0 +1,313 @@
+//! Payments: charges and refunds for pedidos (`/internal/payments`), public
+//! reads (`/api/v1/payments`). A payment exists at most once per order.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use loja_runtime::{Admin, Json, Problem, Query};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::processor::{Method, Outcome, decide};
+use crate::{AppState, Error};
+
+/// Largest charge accepted, in cents: 100 items × 1000 units × R$ 10 million,
+/// the most an order can cost.
+pub const MAX_AMOUNT_CENTS: i64 = 100_000_000_000_000;
+/// Page size bounds of the listing.
+pub const MAX_PAGE: i64 = 200;
+const DEFAULT_PAGE: i64 = 50;
+
+/// The payment routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/internal/payments", post(charge))
+        .route("/internal/payments/{id}/refund", post(refund))
+        .route("/api/v1/payments", get(list))
+        .route("/api/v1/payments/{id}", get(fetch))
+}
+
+/// Where a payment is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Approved,
+    Declined,
+    Refunded,
+}
+
+impl Status {
+    /// The database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Approved => "approved",
+            Status::Declined => "declined",
+            Status::Refunded => "refunded",
+        }
+    }
+}
+
+impl TryFrom<String> for Status {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        match s.as_str() {
+            "approved" => Ok(Status::Approved),
+            "declined" => Ok(Status::Declined),
+            "refunded" => Ok(Status::Refunded),
+            _ => Err(format!("unknown payment status {s:?}")),
+        }
+    }
+}
+
+/// A payment as the API shows it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct Payment {
+    pub id: Uuid,
+    pub order_id: Uuid,
+    pub amount_cents: i64,
+    pub method: String,
+    #[sqlx(try_from = "String")]
+    pub status: Status,
+    /// `card_declined` or `insufficient_funds`; only on declined payments.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub decline_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refunded_at: Option<DateTime<Utc>>,
+    /// Kept to recognise a retry; never sent back.
+    #[serde(skip)]
+    pub token: Option<String>,
+}
+
+/// The columns of [`Payment`], spliced into queries with `concat!` so every
+/// SQL string stays a literal.
+macro_rules! columns {
+    () => {
+        "id, order_id, amount_cents, method, status, decline_reason, created_at, refunded_at, token"
+    };
+}
+
+/// Body of `POST /internal/payments`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPayment {
+    pub order_id: Uuid,
+    pub amount_cents: i64,
+    pub method: Method,
+    #[serde(default)]
+    pub token: Option<String>,
+}
+
+impl NewPayment {
+    fn validate(&self) -> Result<(), Error> {
+        if !(0..=MAX_AMOUNT_CENTS).contains(&self.amount_cents) {
+            return Err(Error::validation(
+                "amount_cents",
+                format!("must be an integer from 0 to {MAX_AMOUNT_CENTS}"),
+            ));
+        }
+        match (self.method, self.token.as_deref()) {
+            (Method::Card, None) => Err(Error::validation("token", "is required for card")),
+            (Method::Card, Some(token)) if !is_test_token(token) => Err(Error::validation(
+                "token",
+                "must be `tok_` followed by 1 to 60 letters, digits or `_`",
+            )),
+            (Method::Pix, Some(_)) => Err(Error::validation("token", "pix takes no token")),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn is_test_token(token: &str) -> bool {
+    token.strip_prefix("tok_").is_some_and(|rest| {
+        (1..=60).contains(&rest.len())
+            && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    })
+}
+
+/// Query of `GET /api/v1/payments`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    pub order_id: Option<Uuid>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+impl ListQuery {
+    /// The page size and the id to continue after.
+    fn validate(&self) -> Result<(i64, Option<Uuid>), Error> {
+        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(Error::validation(
+                "limit",
+                format!("must be an integer from 1 to {MAX_PAGE}"),
+            ));
+        }
+        let after = self
+            .cursor
+            .as_deref()
+            .map(|c| {
+                Uuid::try_parse(c)
+                    .map_err(|_| Error::validation("cursor", "is not a cursor this API returned"))
+            })
+            .transpose()?;
+        Ok((limit, after))
+    }
+}
+
+/// A page of payments, newest first.
+#[derive(Debug, Serialize)]
+pub struct Page {
+    pub items: Vec<Payment>,
+    pub next_cursor: Option<String>,
+}
+
+/// Charges once per order. The UNIQUE order_id decides which of several
+/// concurrent retries creates the payment; the others read it back.
+async fn charge(
+    State(state): State<AppState>,
+    Json(body): Json<NewPayment>,
+) -> Result<impl IntoResponse, Error> {
+    body.validate()?;
+    let (status, reason) = match decide(body.method, body.token.as_deref()) {
+        Outcome::Approved => (Status::Approved, None),
+        Outcome::Declined(reason) => (Status::Declined, Some(reason)),
+    };
+    let created: Option<Payment> = sqlx::query_as(concat!(
+        "INSERT INTO payments (id, order_id, amount_cents, method, token, status, decline_reason)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (order_id) DO NOTHING
+         RETURNING ",
+        columns!()
+    ))
+    .bind(Uuid::now_v7())
+    .bind(body.order_id)
+    .bind(body.amount_cents)
+    .bind(body.method.as_str())
+    .bind(&body.token)
+    .bind(status.as_str())
+    .bind(reason)
+    .fetch_optional(&state.db)
+    .await?;
+    let payment = match created {
+        Some(payment) => payment,
+        None => {
+            let first: Payment = sqlx::query_as(concat!(
+                "SELECT ",
+                columns!(),
+                " FROM payments WHERE order_id = $1"
+            ))
+            .bind(body.order_id)
+            .fetch_one(&state.db)
+            .await?;
+            let same = first.amount_cents == body.amount_cents
+                && first.method == body.method.as_str()
+                && first.token == body.token;
+            if !same {
+                return Err(Error::Conflict(format!(
+                    "order {} was already charged with a different amount, method or token (payment {})",
+                    body.order_id, first.id
+                )));
+            }
+            first
+        }
+    };
+    Ok((StatusCode::CREATED, Json(payment)))
+}
+
+/// Refunds an approved payment; a refunded one is returned unchanged; a
+/// declined one captured nothing, so there is nothing to refund (409).
+async fn refund(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Payment>, Error> {
+    let id = parse_id(&id)?;
+    let refunded: Option<Payment> = sqlx::query_as(concat!(
+        "UPDATE payments SET status = 'refunded', refunded_at = now()
+         WHERE id = $1 AND status = 'approved'
+         RETURNING ",
+        columns!()
+    ))
+    .bind(id)
+    .fetch_optional(&state.db)
+    .await?;
+    if let Some(payment) = refunded {
+        return Ok(Json(payment));
+    }
+    let payment = find(&state, id).await?;
+    match payment.status {
+        Status::Refunded => Ok(Json(payment)),
+        Status::Declined => Err(Error::Conflict(format!(
+            "payment {id} was declined: nothing was captured, so there is nothing to refund"
+        ))),
+        // Approved a moment ago by no one: the UPDATE above would have matched.
+        Status::Approved => Err(Error::Conflict(format!(
+            "payment {id} changed while being refunded, try again"
+        ))),
+    }
+}
+
+async fn fetch(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Payment>, Error> {
+    find(&state, parse_id(&id)?).await.map(Json)
+}
+
+/// Lists payments, newest first. With `order_id` anyone may ask (an order has
+/// at most one payment); listing every payment needs the admin token.
+async fn list(
+    admin: Result<Admin, Problem>,
+    State(state): State<AppState>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Page>, Error> {
+    if query.order_id.is_none() && admin.is_err() {
+        return Err(Error::Unauthorized);
+    }
+    let (limit, after) = query.validate()?;
+    // One extra row tells whether another page follows.
+    let mut items: Vec<Payment> = sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM payments
+         WHERE ($1::uuid IS NULL OR order_id = $1) AND ($2::uuid IS NULL OR id < $2)
+         ORDER BY id DESC LIMIT $3"
+    ))
+    .bind(query.order_id)
+    .bind(after)
+    .bind(limit + 1)
+    .fetch_all(&state.db)
+    .await?;
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|p| p.id.simple().to_string())
+    } else {
+        None
+    };
+    Ok(Json(Page { items, next_cursor }))
+}
+
+async fn find(state: &AppState, id: Uuid) -> Result<Payment, Error> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        columns!(),
+        " FROM payments WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(&state.db)
+    .await?
+    .ok_or_else(|| not_found(&id.to_string()))
+}
+
+/// A path segment that is not a UUID names no payment.
+fn parse_id(raw: &str) -> Result<Uuid, Error> {
+    Uuid::try_parse(raw).map_err(|_| not_found(raw))
+}
+
+fn not_found(id: &str) -> Error {
+    Error::NotFound(format!("no payment {id}"))
+}
