@@ -13,7 +13,8 @@ pub enum Target {
     Compose,
     /// `generated/k8s`: peers by Service name inside the namespace.
     Kubernetes,
-    /// Plain processes on this machine; `replica` indexes `native_ports`.
+    /// Plain processes on this machine; `replica` indexes `native_ports`
+    /// (from 0), giving each replica its own loopback `LISTEN_ADDR`.
     Native { replica: usize },
 }
 
