@@ -1,17 +1,19 @@
-//! Turns the raw file into a [`Model`]: applies `[defaults]`, then checks
-//! every rule, collecting all problems before anything is rendered.
+//! Turns the raw file into a [`Model`]: parses it, resolves each service
+//! (see [`super::defaults`]), then checks the rules that span services,
+//! collecting all problems before anything is rendered.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 
 use toml::Spanned;
 
+use super::defaults;
 use super::env::MANAGED;
-use super::raw::{RawConfig, RawService, RawSettings};
+use super::raw::RawConfig;
 use super::*;
 
 /// Collects problems with their location in the source text.
-struct Reporter<'a> {
+pub(super) struct Reporter<'a> {
     file: &'a str,
     text: &'a str,
     found: Vec<Diagnostic>,
@@ -19,7 +21,7 @@ struct Reporter<'a> {
 
 impl Reporter<'_> {
     /// Records `what` at `span`, quoting the source text found there.
-    fn error(&mut self, span: Range<usize>, what: &str, allowed: &str) {
+    pub(super) fn error(&mut self, span: Range<usize>, what: &str, allowed: &str) {
         let found = self.text.get(span.clone()).unwrap_or("").trim();
         let found = found.lines().next().unwrap_or("");
         let message = format!("{what} (found `{found}`; {allowed})");
@@ -100,11 +102,11 @@ fn check_name(rep: &mut Reporter, name: &Spanned<String>, what: &str) {
 }
 
 /// The service's value if set, else the default's.
-fn pick<T: Clone>(own: &Option<T>, default: &Option<T>) -> Option<T> {
+pub(super) fn pick<T: Clone>(own: &Option<T>, default: &Option<T>) -> Option<T> {
     own.clone().or_else(|| default.clone())
 }
 
-fn percent(rep: &mut Reporter, value: Option<Spanned<i64>>, what: &str) -> u8 {
+pub(super) fn percent(rep: &mut Reporter, value: Option<Spanned<i64>>, what: &str) -> u8 {
     match value {
         Some(v) if (1..=100).contains(v.get_ref()) => *v.get_ref() as u8,
         Some(v) => {
@@ -193,7 +195,7 @@ fn resolve(raw: &RawConfig, rep: &mut Reporter) -> Model {
     for (key, svc) in &raw.services {
         let name = key.get_ref().clone();
         check_name(rep, key, "service name");
-        let s = resolve_service(rep, key, svc, &raw.defaults);
+        let s = defaults::resolve_service(rep, key, svc, &raw.defaults);
         let is_gateway = name == *p.gateway.get_ref();
         if let Some(pp) = &svc.public_port {
             if !is_gateway {
@@ -375,173 +377,5 @@ fn resolve(raw: &RawConfig, rep: &mut Reporter) -> Model {
             },
             db_instance_class: t.db_instance_class.clone(),
         },
-    }
-}
-
-/// Applies `[defaults]` to one service and checks its own settings.
-fn resolve_service(
-    rep: &mut Reporter,
-    key: &Spanned<String>,
-    svc: &RawService,
-    d: &RawSettings,
-) -> Service {
-    let name = key.get_ref().clone();
-    let missing = |rep: &mut Reporter, what: &str| {
-        rep.error(
-            key.span(),
-            &format!("service `{name}` has no `{what}`"),
-            &format!("set `{what}` in [services.{name}] or in [defaults]"),
-        );
-    };
-    let port = pick(&svc.port, &d.port).map_or(0, |p| *p.get_ref());
-    let shutdown = pick(&svc.shutdown_timeout_secs, &d.shutdown_timeout_secs);
-    let prestop = pick(&svc.prestop_sleep_secs, &d.prestop_sleep_secs);
-    let grace = pick(&svc.termination_grace_secs, &d.termination_grace_secs);
-    let (shutdown_v, prestop_v, grace_v) = match (&shutdown, &prestop, &grace) {
-        (Some(s), Some(p), Some(g)) => (*s.get_ref(), *p.get_ref(), *g.get_ref()),
-        _ => {
-            missing(
-                rep,
-                "shutdown_timeout_secs, prestop_sleep_secs and termination_grace_secs",
-            );
-            (0, 0, 1)
-        }
-    };
-    if grace_v <= shutdown_v + prestop_v {
-        let span = grace.as_ref().map_or(key.span(), |g| g.span());
-        rep.error(
-            span,
-            &format!(
-                "termination grace of `{name}` leaves no time to drain ({grace_v}s <= {shutdown_v}s shutdown + {prestop_v}s preStop sleep)"
-            ),
-            "termination_grace_secs > shutdown_timeout_secs + prestop_sleep_secs",
-        );
-    }
-    let log_format = pick(&svc.log_format, &d.log_format);
-    if let Some(f) = &log_format
-        && !matches!(f.get_ref().as_str(), "text" | "json")
-    {
-        rep.error(f.span(), "invalid log format", "\"text\" or \"json\"");
-    }
-
-    let own_r = svc.replicas.as_ref();
-    let def_r = d.replicas.as_ref();
-    let min = own_r
-        .and_then(|r| r.get_ref().min)
-        .or(def_r.and_then(|r| r.get_ref().min));
-    let max = own_r
-        .and_then(|r| r.get_ref().max)
-        .or(def_r.and_then(|r| r.get_ref().max));
-    let replicas_span = own_r.or(def_r).map_or(key.span(), |r| r.span());
-    let replicas = match (min, max) {
-        (Some(min), Some(max)) => {
-            if min > max {
-                rep.error(
-                    replicas_span,
-                    &format!("replicas of `{name}`: min {min} > max {max}"),
-                    "1 <= min <= max",
-                );
-            } else if min < 1 {
-                rep.error(
-                    replicas_span,
-                    &format!("replicas of `{name}`: min is 0"),
-                    "1 <= min <= max",
-                );
-            }
-            Replicas { min, max }
-        }
-        _ => {
-            missing(rep, "replicas.min and replicas.max");
-            Replicas { min: 1, max: 1 }
-        }
-    };
-
-    let own_a = svc.autoscaling.clone().unwrap_or_default();
-    let def_a = d.autoscaling.clone().unwrap_or_default();
-    let autoscaling = Autoscaling {
-        cpu_percent: percent(
-            rep,
-            pick(&own_a.cpu_percent, &def_a.cpu_percent),
-            "CPU autoscaling threshold",
-        ),
-        memory_percent: percent(
-            rep,
-            pick(&own_a.memory_percent, &def_a.memory_percent),
-            "memory autoscaling threshold",
-        ),
-    };
-    let resources = |rep: &mut Reporter,
-                     own: &Option<raw::RawResources>,
-                     def: &Option<raw::RawResources>,
-                     what: &str| {
-        let o = own.unwrap_or_default();
-        let f = def.unwrap_or_default();
-        match (o.cpu_millis.or(f.cpu_millis), o.memory_mib.or(f.memory_mib)) {
-            (Some(cpu_millis), Some(memory_mib)) => Resources {
-                cpu_millis,
-                memory_mib,
-            },
-            _ => {
-                missing(rep, what);
-                Resources {
-                    cpu_millis: 1,
-                    memory_mib: 1,
-                }
-            }
-        }
-    };
-    let requests = resources(rep, &svc.requests, &d.requests, "requests");
-    let limits = resources(rep, &svc.limits, &d.limits, "limits");
-    let (ro, rd) = (
-        svc.rollout.unwrap_or_default(),
-        d.rollout.unwrap_or_default(),
-    );
-    let rollout = Rollout {
-        max_surge: ro.max_surge.or(rd.max_surge).unwrap_or(1),
-        max_unavailable: ro.max_unavailable.or(rd.max_unavailable).unwrap_or(0),
-    };
-    let (po, pd) = (
-        svc.db_pool.unwrap_or_default(),
-        d.db_pool.unwrap_or_default(),
-    );
-    let db_pool = DbPool {
-        max_connections: po.max_connections.or(pd.max_connections).unwrap_or(10),
-        acquire_timeout_ms: po
-            .acquire_timeout_ms
-            .or(pd.acquire_timeout_ms)
-            .unwrap_or(3000),
-    };
-
-    Service {
-        upper_snake: name.replace('-', "_").to_uppercase(),
-        snake: name.replace('-', "_"),
-        name,
-        is_gateway: false,
-        port,
-        log_format: log_format.map_or_else(|| "text".into(), |f| f.get_ref().clone()),
-        log_level: pick(&svc.log_level, &d.log_level).unwrap_or_else(|| "info".into()),
-        max_body_bytes: pick(&svc.max_body_bytes, &d.max_body_bytes).unwrap_or(65536),
-        shutdown_timeout_secs: shutdown_v,
-        prestop_sleep_secs: prestop_v,
-        termination_grace_secs: grace_v,
-        replicas,
-        autoscaling,
-        requests,
-        limits,
-        rollout,
-        db_pool,
-        routes: svc.routes.iter().map(|r| r.get_ref().clone()).collect(),
-        calls: svc.calls.iter().map(|c| c.get_ref().clone()).collect(),
-        callers: Vec::new(),
-        database: svc.database,
-        admin_token: svc.admin_token,
-        public_port: svc.public_port.as_ref().map(|p| *p.get_ref()),
-        node_port: svc.node_port.as_ref().map(|p| *p.get_ref()),
-        native_ports: svc.native_ports.iter().map(|p| *p.get_ref()).collect(),
-        env: svc
-            .env
-            .iter()
-            .map(|(k, v)| (k.get_ref().clone(), v.clone()))
-            .collect(),
     }
 }

@@ -2,6 +2,7 @@
 //! rule checked; templates only ever see this.
 
 mod check;
+mod defaults;
 mod env;
 mod raw;
 
