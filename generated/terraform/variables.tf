@@ -40,8 +40,8 @@ variable "node_instance_type" {
   default     = "t3.large"
 }
 
-# Sized from loja.toml: replicas x requests of every service
-# (min 800m CPU / 1024Mi, max 2800m CPU / 3584Mi)
+# Sized from loja.toml: replicas x requests of every service and PostgreSQL
+# (min 1050m CPU / 1536Mi, max 3050m CPU / 4096Mi)
 # over 1900m CPU / 7100Mi allocatable per node, plus one spare node.
 variable "node_min_size" {
   description = "Nodes needed by every service at its minimum replicas."

@@ -121,6 +121,16 @@ fn cluster(model: &Model) -> Cluster {
     let mem_min = sum(&|s| u64::from(s.replicas.min) * u64::from(s.requests.memory_mib));
     let cpu_max = sum(&|s| u64::from(s.replicas.max) * u64::from(s.requests.cpu_millis));
     let mem_max = sum(&|s| u64::from(s.replicas.max) * u64::from(s.requests.memory_mib));
+    // The in-cluster PostgreSQL runs one replica beside the services.
+    let pg = &model.postgres.requests;
+    let (cpu_min, cpu_max) = (
+        cpu_min + u64::from(pg.cpu_millis),
+        cpu_max + u64::from(pg.cpu_millis),
+    );
+    let (mem_min, mem_max) = (
+        mem_min + u64::from(pg.memory_mib),
+        mem_max + u64::from(pg.memory_mib),
+    );
     let node = &model.terraform.node_allocatable;
     let nodes = |cpu: u64, mem: u64| {
         cpu.div_ceil(u64::from(node.cpu_millis).max(1))

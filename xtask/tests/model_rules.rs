@@ -26,6 +26,8 @@ version = 15
 port = 5432
 native_port = 5433
 storage_gib = 10
+requests = { cpu_millis = 250, memory_mib = 512 }
+limits = { cpu_millis = 1000, memory_mib = 1024 }
 
 [observability]
 jaeger_ui_port = 16686

@@ -346,6 +346,14 @@ fn resolve(raw: &RawConfig, rep: &mut Reporter) -> Model {
             port: *raw.postgres.port.get_ref(),
             native_port: *raw.postgres.native_port.get_ref(),
             storage_gib: raw.postgres.storage_gib,
+            requests: Resources {
+                cpu_millis: raw.postgres.requests.cpu_millis,
+                memory_mib: raw.postgres.requests.memory_mib,
+            },
+            limits: Resources {
+                cpu_millis: raw.postgres.limits.cpu_millis,
+                memory_mib: raw.postgres.limits.memory_mib,
+            },
         },
         observability: Observability {
             jaeger_ui_port: *obs.jaeger_ui_port.get_ref(),

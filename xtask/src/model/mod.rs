@@ -108,6 +108,9 @@ pub struct Postgres {
     pub port: u16,
     pub native_port: u16,
     pub storage_gib: u32,
+    /// The in-cluster server's container resources.
+    pub requests: Resources,
+    pub limits: Resources,
 }
 
 #[derive(Debug, Clone, Serialize)]

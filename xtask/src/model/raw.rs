@@ -128,6 +128,8 @@ pub struct RawPostgres {
     pub port: Spanned<u16>,
     pub native_port: Spanned<u16>,
     pub storage_gib: u32,
+    pub requests: RawAllocatable,
+    pub limits: RawAllocatable,
 }
 
 #[derive(Debug, Deserialize)]
