@@ -10,6 +10,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use opentelemetry::trace::TraceContextExt;
 use tracing::Instrument;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -105,7 +106,11 @@ pub async fn observe(State(observe): State<Observe>, mut req: Request, next: Nex
     let label = response.extensions().get::<RouteLabel>().cloned();
     let endpoint = match &label {
         Some(RouteLabel(label)) => {
-            span.record("otel.name", format_args!("{method} {label}"));
+            // The span has started, so its name is changed on the
+            // OpenTelemetry span itself (recording `otel.name` now is ignored).
+            span.context()
+                .span()
+                .update_name(format!("{method} {label}"));
             span.record("http.route", &**label);
             &**label
         }
