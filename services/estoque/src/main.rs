@@ -1,38 +1,26 @@
-//! The estoque binary: config, pool and migrations, sweeper, then serve.
+//! The estoque binary: config → telemetry → pool and migrations → sweeper → serve.
 
-use anyhow::Context;
+use std::time::Duration;
+
 use clap::Parser;
-use estoque::{AppState, Config, MIGRATOR, app, sweeper};
-use loja_runtime::{db, server};
+use estoque::{AppState, Config, MIGRATOR, SERVICE, app, sweeper};
+use loja_runtime::{db, healthcheck, server, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    healthcheck::exit_if_requested();
     let config = Config::parse();
-    let pool = db::connect(
-        &config.database,
-        &MIGRATOR,
-        std::time::Duration::from_secs(60),
-    )
-    .await?;
+    let telemetry = telemetry::init(SERVICE, &config.common)?;
+    let pool = db::connect(&config.database, &MIGRATOR, Duration::from_secs(60)).await?;
     let state = AppState::new(
         pool.clone(),
         config.admin_token.clone(),
         config.reservation_ttl(),
     );
+    // Every replica sweeps; SKIP LOCKED keeps them from releasing a hold twice.
     let sweeper = tokio::spawn(sweeper::run(pool, config.sweep_interval()));
-
-    let listener = tokio::net::TcpListener::bind(config.common.listen_addr)
-        .await
-        .with_context(|| format!("binding {}", config.common.listen_addr))?;
-    tracing::info!(addr = %config.common.listen_addr, "estoque listening");
-    let result = server::serve(
-        listener,
-        app(state.clone()),
-        state.readiness.clone(),
-        server::shutdown_signal(),
-        config.common.shutdown_timeout(),
-    )
-    .await;
+    let result = server::run(&config.common, app(state.clone()), state.readiness.clone()).await;
     sweeper.abort();
-    result.context("serving HTTP")
+    telemetry.shutdown().await;
+    result
 }

@@ -6,7 +6,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Router, response::IntoResponse};
 use chrono::{DateTime, Utc};
-use loja_runtime::{Admin, Json, Query};
+use loja_runtime::{Admin, Json, Query, db};
 use serde::{Deserialize, Serialize};
 
 use crate::{AppState, Error};
@@ -194,19 +194,22 @@ async fn create(
     Json(body): Json<NewProduct>,
 ) -> Result<impl IntoResponse, Error> {
     body.validate()?;
-    let product: Option<Product> = sqlx::query_as(concat!(
+    const INSERT_PRODUCT: &str = concat!(
         "INSERT INTO products (sku, name, price_cents, available, received)
          VALUES ($1, $2, $3, $4, $4)
          ON CONFLICT (sku) DO NOTHING
          RETURNING ",
-        columns!(),
-        ""
-    ))
-    .bind(&body.sku)
-    .bind(&body.name)
-    .bind(body.price_cents)
-    .bind(body.stock)
-    .fetch_optional(&state.db)
+        columns!()
+    );
+    let product: Option<Product> = db::instrument(
+        INSERT_PRODUCT,
+        sqlx::query_as(INSERT_PRODUCT)
+            .bind(&body.sku)
+            .bind(&body.name)
+            .bind(body.price_cents)
+            .bind(body.stock)
+            .fetch_optional(&state.db),
+    )
     .await?;
     let product = product.ok_or_else(|| {
         Error::Conflict(format!("a product with sku {} already exists", body.sku))
@@ -219,17 +222,21 @@ async fn list(
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Page>, Error> {
     let (limit, after) = query.validate()?;
-    // One extra row tells whether another page follows.
-    let mut items: Vec<Product> = sqlx::query_as(concat!(
+    const LIST_PRODUCTS: &str = concat!(
         "SELECT ",
         columns!(),
         " FROM products
          WHERE $1::text IS NULL OR sku > $1
          ORDER BY sku LIMIT $2"
-    ))
-    .bind(after)
-    .bind(limit + 1)
-    .fetch_all(&state.db)
+    );
+    // One extra row tells whether another page follows.
+    let mut items: Vec<Product> = db::instrument(
+        LIST_PRODUCTS,
+        sqlx::query_as(LIST_PRODUCTS)
+            .bind(after)
+            .bind(limit + 1)
+            .fetch_all(&state.db),
+    )
     .await?;
     let next_cursor = if items.len() as i64 > limit {
         items.truncate(limit as usize);
@@ -244,13 +251,13 @@ async fn fetch(
     State(state): State<AppState>,
     Path(sku): Path<String>,
 ) -> Result<Json<Product>, Error> {
-    let product: Option<Product> = sqlx::query_as(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM products WHERE sku = $1"
-    ))
-    .bind(&sku)
-    .fetch_optional(&state.db)
+    const FIND_PRODUCT: &str = concat!("SELECT ", columns!(), " FROM products WHERE sku = $1");
+    let product: Option<Product> = db::instrument(
+        FIND_PRODUCT,
+        sqlx::query_as(FIND_PRODUCT)
+            .bind(&sku)
+            .fetch_optional(&state.db),
+    )
     .await?;
     product.map(Json).ok_or_else(|| not_found(&sku))
 }
@@ -262,18 +269,21 @@ async fn update(
     Json(body): Json<ProductPatch>,
 ) -> Result<Json<Product>, Error> {
     body.validate()?;
-    let product: Option<Product> = sqlx::query_as(concat!(
+    const PATCH_PRODUCT: &str = concat!(
         "UPDATE products
          SET name = COALESCE($2, name), price_cents = COALESCE($3, price_cents), updated_at = now()
          WHERE sku = $1
          RETURNING ",
-        columns!(),
-        ""
-    ))
-    .bind(&sku)
-    .bind(&body.name)
-    .bind(body.price_cents)
-    .fetch_optional(&state.db)
+        columns!()
+    );
+    let product: Option<Product> = db::instrument(
+        PATCH_PRODUCT,
+        sqlx::query_as(PATCH_PRODUCT)
+            .bind(&sku)
+            .bind(&body.name)
+            .bind(body.price_cents)
+            .fetch_optional(&state.db),
+    )
     .await?;
     product.map(Json).ok_or_else(|| not_found(&sku))
 }
@@ -285,19 +295,22 @@ async fn restock(
     Json(body): Json<Restock>,
 ) -> Result<Json<Product>, Error> {
     body.validate()?;
-    // Additive in one statement: concurrent restocks queue on the row lock and
-    // each adds its own quantity, so none is lost.
-    let product: Option<Product> = sqlx::query_as(concat!(
+    const RESTOCK: &str = concat!(
         "UPDATE products
          SET available = available + $2, received = received + $2, updated_at = now()
          WHERE sku = $1
          RETURNING ",
-        columns!(),
-        ""
-    ))
-    .bind(&sku)
-    .bind(body.quantity)
-    .fetch_optional(&state.db)
+        columns!()
+    );
+    // Additive in one statement: concurrent restocks queue on the row lock and
+    // each adds its own quantity, so none is lost.
+    let product: Option<Product> = db::instrument(
+        RESTOCK,
+        sqlx::query_as(RESTOCK)
+            .bind(&sku)
+            .bind(body.quantity)
+            .fetch_optional(&state.db),
+    )
     .await?;
     product.map(Json).ok_or_else(|| not_found(&sku))
 }

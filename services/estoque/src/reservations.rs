@@ -14,7 +14,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
-use loja_runtime::Json;
+use loja_runtime::{Json, db};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -145,16 +145,18 @@ async fn reserve(
 /// reservation returns that reservation, whatever its status now.
 async fn hold(state: &AppState, order_id: Uuid, items: &[NewItem]) -> Result<Reservation, Error> {
     let mut tx = state.db.begin().await?;
+    const CLAIM_ORDER: &str = "INSERT INTO reservations (order_id, status, expires_at)
+         VALUES ($1, 'held', now() + make_interval(secs => $2))
+         ON CONFLICT (order_id) DO NOTHING";
     // Claiming the order id first makes concurrent retries for one order wait
     // here for the first one, then see its reservation.
-    let claimed = sqlx::query(
-        "INSERT INTO reservations (order_id, status, expires_at)
-         VALUES ($1, 'held', now() + make_interval(secs => $2))
-         ON CONFLICT (order_id) DO NOTHING",
+    let claimed = db::instrument(
+        CLAIM_ORDER,
+        sqlx::query(CLAIM_ORDER)
+            .bind(order_id)
+            .bind(state.reservation_ttl.as_secs_f64())
+            .execute(&mut *tx),
     )
-    .bind(order_id)
-    .bind(state.reservation_ttl.as_secs_f64())
-    .execute(&mut *tx)
     .await?
     .rows_affected()
         == 1;
@@ -164,12 +166,16 @@ async fn hold(state: &AppState, order_id: Uuid, items: &[NewItem]) -> Result<Res
     }
 
     let skus: Vec<&str> = items.iter().map(|i| i.sku.as_str()).collect();
-    let known: HashSet<String> = sqlx::query_scalar("SELECT sku FROM products WHERE sku = ANY($1)")
-        .bind(&skus)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .collect();
+    const KNOWN_SKUS: &str = "SELECT sku FROM products WHERE sku = ANY($1)";
+    let known: HashSet<String> = db::instrument(
+        KNOWN_SKUS,
+        sqlx::query_scalar(KNOWN_SKUS)
+            .bind(&skus)
+            .fetch_all(&mut *tx),
+    )
+    .await?
+    .into_iter()
+    .collect();
     let unknown: Vec<String> = skus
         .iter()
         .filter(|s| !known.contains(**s))
@@ -180,23 +186,28 @@ async fn hold(state: &AppState, order_id: Uuid, items: &[NewItem]) -> Result<Res
     }
 
     for item in items {
+        const TAKE_UNITS: &str = "UPDATE products SET available = available - $2
+             WHERE sku = $1 AND available >= $2
+             RETURNING price_cents";
         // The guard `available >= $2` makes overselling impossible: the row
         // lock serializes writers, and a short row simply matches nothing.
-        let price: Option<i64> = sqlx::query_scalar(
-            "UPDATE products SET available = available - $2
-             WHERE sku = $1 AND available >= $2
-             RETURNING price_cents",
+        let price: Option<i64> = db::instrument(
+            TAKE_UNITS,
+            sqlx::query_scalar(TAKE_UNITS)
+                .bind(&item.sku)
+                .bind(item.quantity)
+                .fetch_optional(&mut *tx),
         )
-        .bind(&item.sku)
-        .bind(item.quantity)
-        .fetch_optional(&mut *tx)
         .await?;
         let Some(price) = price else {
-            let available: i64 =
-                sqlx::query_scalar("SELECT available FROM products WHERE sku = $1")
+            const AVAILABLE: &str = "SELECT available FROM products WHERE sku = $1";
+            let available: i64 = db::instrument(
+                AVAILABLE,
+                sqlx::query_scalar(AVAILABLE)
                     .bind(&item.sku)
-                    .fetch_one(&mut *tx)
-                    .await?;
+                    .fetch_one(&mut *tx),
+            )
+            .await?;
             // Dropping `tx` rolls back every unit held so far.
             return Err(Error::InsufficientStock {
                 sku: item.sku.clone(),
@@ -204,15 +215,18 @@ async fn hold(state: &AppState, order_id: Uuid, items: &[NewItem]) -> Result<Res
                 available,
             });
         };
-        sqlx::query(
+        const INSERT_ITEM: &str =
             "INSERT INTO reservation_items (order_id, sku, quantity, unit_price_cents)
-             VALUES ($1, $2, $3, $4)",
+             VALUES ($1, $2, $3, $4)";
+        db::instrument(
+            INSERT_ITEM,
+            sqlx::query(INSERT_ITEM)
+                .bind(order_id)
+                .bind(&item.sku)
+                .bind(item.quantity)
+                .bind(price)
+                .execute(&mut *tx),
         )
-        .bind(order_id)
-        .bind(&item.sku)
-        .bind(item.quantity)
-        .bind(price)
-        .execute(&mut *tx)
         .await?;
     }
     let reservation = load(&mut tx, order_id).await?;
@@ -222,8 +236,8 @@ async fn hold(state: &AppState, order_id: Uuid, items: &[NewItem]) -> Result<Res
 
 /// The reservation a retry refers to; a different set of items under the
 /// same order id is a caller bug, refused rather than silently ignored.
-async fn existing(db: &PgPool, order_id: Uuid, items: &[NewItem]) -> Result<Reservation, Error> {
-    let mut conn = db.acquire().await?;
+async fn existing(pool: &PgPool, order_id: Uuid, items: &[NewItem]) -> Result<Reservation, Error> {
+    let mut conn = pool.acquire().await?;
     let reservation = load(&mut conn, order_id)
         .await?
         .ok_or_else(|| not_found(order_id))?;
@@ -284,13 +298,16 @@ async fn release(
 ///
 /// Releasing a committed reservation is how a cancelled order returns its
 /// units; committing a released one would sell units already back on sale.
-async fn transition(db: &PgPool, order_id: Uuid, target: Status) -> Result<Reservation, Error> {
-    let mut tx = db.begin().await?;
-    let status: Option<String> =
-        sqlx::query_scalar("SELECT status FROM reservations WHERE order_id = $1 FOR UPDATE")
+async fn transition(pool: &PgPool, order_id: Uuid, target: Status) -> Result<Reservation, Error> {
+    let mut tx = pool.begin().await?;
+    const LOCK_RESERVATION: &str = "SELECT status FROM reservations WHERE order_id = $1 FOR UPDATE";
+    let status: Option<String> = db::instrument(
+        LOCK_RESERVATION,
+        sqlx::query_scalar(LOCK_RESERVATION)
             .bind(order_id)
-            .fetch_optional(&mut *tx)
-            .await?;
+            .fetch_optional(&mut *tx),
+    )
+    .await?;
     let status = Status::parse(&status.ok_or_else(|| not_found(order_id))?)?;
     match (status, target) {
         (now, target) if now == target => {}
@@ -312,19 +329,25 @@ async fn transition(db: &PgPool, order_id: Uuid, target: Status) -> Result<Reser
 
 /// Puts the units of `orders` back on sale, locking products in sku order.
 pub(crate) async fn return_units(conn: &mut PgConnection, orders: &[Uuid]) -> Result<(), Error> {
-    let totals: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT sku, sum(quantity)::bigint FROM reservation_items
-         WHERE order_id = ANY($1) GROUP BY sku ORDER BY sku",
+    const HELD_TOTALS: &str = "SELECT sku, sum(quantity)::bigint FROM reservation_items
+         WHERE order_id = ANY($1) GROUP BY sku ORDER BY sku";
+    let totals: Vec<(String, i64)> = db::instrument(
+        HELD_TOTALS,
+        sqlx::query_as(HELD_TOTALS)
+            .bind(orders)
+            .fetch_all(&mut *conn),
     )
-    .bind(orders)
-    .fetch_all(&mut *conn)
     .await?;
     for (sku, quantity) in totals {
-        sqlx::query("UPDATE products SET available = available + $2 WHERE sku = $1")
-            .bind(sku)
-            .bind(quantity)
-            .execute(&mut *conn)
-            .await?;
+        const RETURN_UNITS: &str = "UPDATE products SET available = available + $2 WHERE sku = $1";
+        db::instrument(
+            RETURN_UNITS,
+            sqlx::query(RETURN_UNITS)
+                .bind(sku)
+                .bind(quantity)
+                .execute(&mut *conn),
+        )
+        .await?;
     }
     Ok(())
 }
@@ -339,11 +362,16 @@ pub(crate) async fn set_status(
         Status::Committed => "committed",
         Status::Released => "released",
     };
-    sqlx::query("UPDATE reservations SET status = $2, updated_at = now() WHERE order_id = ANY($1)")
-        .bind(orders)
-        .bind(status)
-        .execute(conn)
-        .await?;
+    const SET_STATUS: &str =
+        "UPDATE reservations SET status = $2, updated_at = now() WHERE order_id = ANY($1)";
+    db::instrument(
+        SET_STATUS,
+        sqlx::query(SET_STATUS)
+            .bind(orders)
+            .bind(status)
+            .execute(conn),
+    )
+    .await?;
     Ok(())
 }
 
@@ -351,21 +379,26 @@ pub(crate) async fn set_status(
 type Head = (String, DateTime<Utc>, DateTime<Utc>, DateTime<Utc>);
 
 async fn load(conn: &mut PgConnection, order_id: Uuid) -> Result<Option<Reservation>, Error> {
-    let head: Option<Head> = sqlx::query_as(
-        "SELECT status, expires_at, created_at, updated_at FROM reservations WHERE order_id = $1",
+    const FIND_RESERVATION: &str =
+        "SELECT status, expires_at, created_at, updated_at FROM reservations WHERE order_id = $1";
+    let head: Option<Head> = db::instrument(
+        FIND_RESERVATION,
+        sqlx::query_as(FIND_RESERVATION)
+            .bind(order_id)
+            .fetch_optional(&mut *conn),
     )
-    .bind(order_id)
-    .fetch_optional(&mut *conn)
     .await?;
     let Some((status, expires_at, created_at, updated_at)) = head else {
         return Ok(None);
     };
-    let items: Vec<ReservedItem> = sqlx::query_as(
-        "SELECT sku, quantity, unit_price_cents FROM reservation_items
-         WHERE order_id = $1 ORDER BY sku",
+    const FIND_ITEMS: &str = "SELECT sku, quantity, unit_price_cents FROM reservation_items
+         WHERE order_id = $1 ORDER BY sku";
+    let items: Vec<ReservedItem> = db::instrument(
+        FIND_ITEMS,
+        sqlx::query_as(FIND_ITEMS)
+            .bind(order_id)
+            .fetch_all(&mut *conn),
     )
-    .bind(order_id)
-    .fetch_all(&mut *conn)
     .await?;
     let total_cents = items.iter().map(|i| i.quantity * i.unit_price_cents).sum();
     Ok(Some(Reservation {

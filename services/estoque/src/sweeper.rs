@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use loja_runtime::db;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -14,10 +15,10 @@ use crate::reservations::{Status, return_units, set_status};
 const BATCH: i64 = 100;
 
 /// Releases every expired held reservation, batch by batch; returns how many.
-pub async fn sweep(db: &PgPool) -> Result<u64, Error> {
+pub async fn sweep(pool: &PgPool) -> Result<u64, Error> {
     let mut released = 0;
     loop {
-        let n = sweep_batch(db).await?;
+        let n = sweep_batch(pool).await?;
         released += n;
         if n < BATCH as u64 {
             return Ok(released);
@@ -25,17 +26,17 @@ pub async fn sweep(db: &PgPool) -> Result<u64, Error> {
     }
 }
 
-async fn sweep_batch(db: &PgPool) -> Result<u64, Error> {
-    let mut tx = db.begin().await?;
-    // Rows another replica is releasing right now are skipped, not waited for.
-    let expired: Vec<Uuid> = sqlx::query_scalar(
-        "SELECT order_id FROM reservations
+async fn sweep_batch(pool: &PgPool) -> Result<u64, Error> {
+    let mut tx = pool.begin().await?;
+    const EXPIRED: &str = "SELECT order_id FROM reservations
          WHERE status = 'held' AND expires_at <= now()
          ORDER BY expires_at LIMIT $1
-         FOR UPDATE SKIP LOCKED",
+         FOR UPDATE SKIP LOCKED";
+    // Rows another replica is releasing right now are skipped, not waited for.
+    let expired: Vec<Uuid> = db::instrument(
+        EXPIRED,
+        sqlx::query_scalar(EXPIRED).bind(BATCH).fetch_all(&mut *tx),
     )
-    .bind(BATCH)
-    .fetch_all(&mut *tx)
     .await?;
     if expired.is_empty() {
         return Ok(0);
@@ -49,12 +50,12 @@ async fn sweep_batch(db: &PgPool) -> Result<u64, Error> {
 
 /// Sweeps every `interval` until the task is dropped. A failed pass (the
 /// database is down) is logged and retried on the next tick.
-pub async fn run(db: PgPool, interval: Duration) {
+pub async fn run(pool: PgPool, interval: Duration) {
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        if let Err(err) = sweep(&db).await {
+        if let Err(err) = sweep(&pool).await {
             tracing::warn!(error = %err, "reservation sweep failed");
         }
     }

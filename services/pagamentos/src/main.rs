@@ -1,32 +1,19 @@
-//! The pagamentos binary: config, pool and migrations, then serve.
+//! The pagamentos binary: config → telemetry → pool and migrations → serve.
 
-use anyhow::Context;
+use std::time::Duration;
+
 use clap::Parser;
-use loja_runtime::{db, server};
-use pagamentos::{AppState, Config, MIGRATOR, app};
+use loja_runtime::{db, healthcheck, server, telemetry};
+use pagamentos::{AppState, Config, MIGRATOR, SERVICE, app};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    healthcheck::exit_if_requested();
     let config = Config::parse();
-    let pool = db::connect(
-        &config.database,
-        &MIGRATOR,
-        std::time::Duration::from_secs(60),
-    )
-    .await?;
+    let telemetry = telemetry::init(SERVICE, &config.common)?;
+    let pool = db::connect(&config.database, &MIGRATOR, Duration::from_secs(60)).await?;
     let state = AppState::new(pool, config.admin_token.clone());
-
-    let listener = tokio::net::TcpListener::bind(config.common.listen_addr)
-        .await
-        .with_context(|| format!("binding {}", config.common.listen_addr))?;
-    tracing::info!(addr = %config.common.listen_addr, "pagamentos listening");
-    server::serve(
-        listener,
-        app(state.clone()),
-        state.readiness.clone(),
-        server::shutdown_signal(),
-        config.common.shutdown_timeout(),
-    )
-    .await
-    .context("serving HTTP")
+    let result = server::run(&config.common, app(state.clone()), state.readiness.clone()).await;
+    telemetry.shutdown().await;
+    result
 }

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
-use loja_runtime::{Admin, Json, Problem, Query};
+use loja_runtime::{Admin, Json, Problem, Query, db};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -177,32 +177,37 @@ async fn charge(
         Outcome::Approved => (Status::Approved, None),
         Outcome::Declined(reason) => (Status::Declined, Some(reason)),
     };
-    let created: Option<Payment> = sqlx::query_as(concat!(
+    const INSERT_PAYMENT: &str = concat!(
         "INSERT INTO payments (id, order_id, amount_cents, method, token, status, decline_reason)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (order_id) DO NOTHING
          RETURNING ",
         columns!()
-    ))
-    .bind(Uuid::now_v7())
-    .bind(body.order_id)
-    .bind(body.amount_cents)
-    .bind(body.method.as_str())
-    .bind(&body.token)
-    .bind(status.as_str())
-    .bind(reason)
-    .fetch_optional(&state.db)
+    );
+    let created: Option<Payment> = db::instrument(
+        INSERT_PAYMENT,
+        sqlx::query_as(INSERT_PAYMENT)
+            .bind(Uuid::now_v7())
+            .bind(body.order_id)
+            .bind(body.amount_cents)
+            .bind(body.method.as_str())
+            .bind(&body.token)
+            .bind(status.as_str())
+            .bind(reason)
+            .fetch_optional(&state.db),
+    )
     .await?;
     let payment = match created {
         Some(payment) => payment,
         None => {
-            let first: Payment = sqlx::query_as(concat!(
-                "SELECT ",
-                columns!(),
-                " FROM payments WHERE order_id = $1"
-            ))
-            .bind(body.order_id)
-            .fetch_one(&state.db)
+            const FIND_BY_ORDER: &str =
+                concat!("SELECT ", columns!(), " FROM payments WHERE order_id = $1");
+            let first: Payment = db::instrument(
+                FIND_BY_ORDER,
+                sqlx::query_as(FIND_BY_ORDER)
+                    .bind(body.order_id)
+                    .fetch_one(&state.db),
+            )
             .await?;
             let same = first.amount_cents == body.amount_cents
                 && first.method == body.method.as_str()
@@ -226,14 +231,16 @@ async fn refund(
     Path(id): Path<String>,
 ) -> Result<Json<Payment>, Error> {
     let id = parse_id(&id)?;
-    let refunded: Option<Payment> = sqlx::query_as(concat!(
+    const REFUND: &str = concat!(
         "UPDATE payments SET status = 'refunded', refunded_at = now()
          WHERE id = $1 AND status = 'approved'
          RETURNING ",
         columns!()
-    ))
-    .bind(id)
-    .fetch_optional(&state.db)
+    );
+    let refunded: Option<Payment> = db::instrument(
+        REFUND,
+        sqlx::query_as(REFUND).bind(id).fetch_optional(&state.db),
+    )
     .await?;
     if let Some(payment) = refunded {
         return Ok(Json(payment));
@@ -269,18 +276,22 @@ async fn list(
         return Err(Error::Unauthorized);
     }
     let (limit, after) = query.validate()?;
-    // One extra row tells whether another page follows.
-    let mut items: Vec<Payment> = sqlx::query_as(concat!(
+    const LIST_PAYMENTS: &str = concat!(
         "SELECT ",
         columns!(),
         " FROM payments
          WHERE ($1::uuid IS NULL OR order_id = $1) AND ($2::uuid IS NULL OR id < $2)
          ORDER BY id DESC LIMIT $3"
-    ))
-    .bind(query.order_id)
-    .bind(after)
-    .bind(limit + 1)
-    .fetch_all(&state.db)
+    );
+    // One extra row tells whether another page follows.
+    let mut items: Vec<Payment> = db::instrument(
+        LIST_PAYMENTS,
+        sqlx::query_as(LIST_PAYMENTS)
+            .bind(query.order_id)
+            .bind(after)
+            .bind(limit + 1)
+            .fetch_all(&state.db),
+    )
     .await?;
     let next_cursor = if items.len() as i64 > limit {
         items.truncate(limit as usize);
@@ -292,13 +303,13 @@ async fn list(
 }
 
 async fn find(state: &AppState, id: Uuid) -> Result<Payment, Error> {
-    sqlx::query_as(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM payments WHERE id = $1"
-    ))
-    .bind(id)
-    .fetch_optional(&state.db)
+    const FIND_PAYMENT: &str = concat!("SELECT ", columns!(), " FROM payments WHERE id = $1");
+    db::instrument(
+        FIND_PAYMENT,
+        sqlx::query_as(FIND_PAYMENT)
+            .bind(id)
+            .fetch_optional(&state.db),
+    )
     .await?
     .ok_or_else(|| not_found(&id.to_string()))
 }
