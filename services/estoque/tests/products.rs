@@ -6,8 +6,10 @@ mod common;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use common::{Client, TOKEN, snapshot};
+use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use sqlx::PgPool;
+use tower::ServiceExt;
 
 #[sqlx::test(migrations = "./migrations")]
 async fn create_then_get_returns_the_product(pool: PgPool) {
@@ -464,4 +466,41 @@ async fn probes_answer(pool: PgPool) {
     let (status, body) = c.get("/api/v1/nothing-here").await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(body["code"], "not_found");
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn an_oversized_body_is_413_and_changes_nothing(pool: PgPool) {
+    let c = Client::estoque(pool.clone());
+    let before = snapshot(&pool).await;
+    let name = "n".repeat(70 * 1024);
+    let body = json!({"sku": "BIG", "name": name, "price_cents": 1});
+    let (status, problem) = c.admin(Method::POST, "/api/v1/products", body).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{problem}");
+    assert_eq!(problem["code"], "payload_too_large");
+    assert_eq!(snapshot(&pool).await, before);
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn metrics_label_requests_with_the_route_template(pool: PgPool) {
+    let c = Client::estoque(pool);
+    c.product("M-1", 1, 1).await;
+    c.get("/api/v1/products/M-1").await;
+    let response = c
+        .app
+        .clone()
+        .oneshot(Request::get("/metrics").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    let text = String::from_utf8(bytes.to_vec()).unwrap();
+    let line = text
+        .lines()
+        .find(|l| {
+            l.starts_with("http_requests_total{")
+                && l.contains("service=\"estoque\"")
+                && l.contains("endpoint=\"/api/v1/products/{sku}\"")
+        })
+        .unwrap_or_else(|| panic!("no labelled counter in:\n{text}"));
+    assert!(!text.contains("/api/v1/products/M-1\""), "{line}");
 }

@@ -385,3 +385,15 @@ async fn probes_answer(pool: PgPool) {
     assert_eq!(body["service"], "pagamentos");
     assert_eq!(c.get("/ready").await.0, StatusCode::OK);
 }
+
+#[sqlx::test(migrations = "./migrations")]
+async fn an_oversized_body_is_413_and_changes_nothing(pool: PgPool) {
+    let c = payments(pool.clone());
+    let before = snapshot(&pool).await;
+    let mut body = charge(&order(), 1, "card", None);
+    body["token"] = json!(format!("tok_{}", "a".repeat(70 * 1024)));
+    let (status, problem) = c.internal("/internal/payments", Some(body)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{problem}");
+    assert_eq!(problem["code"], "payload_too_large");
+    assert_eq!(snapshot(&pool).await, before);
+}
