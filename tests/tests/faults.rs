@@ -172,3 +172,29 @@ async fn no_order_stuck_pending_after_pedidos_is_killed_between_charge_and_commi
         .unwrap();
     assert_eq!(pending, 0);
 }
+
+#[tokio::test]
+async fn a_cancel_cut_short_by_an_outage_is_finished_by_the_reconciler() {
+    let mut p = Platform::start_with(quick()).await.unwrap();
+    p.product("CAM-001", 4990, 5).await.unwrap();
+    let body = order_body("c-42", &[("CAM-001", 2)], card("tok_visa"));
+    let (status, order) = p.order(&body, None).await.unwrap();
+    assert_eq!(status, 201, "{order}");
+    let id = order["id"].as_str().unwrap().to_owned();
+
+    p.pagamentos.kill();
+    let (status, problem) = p.cancel(&id).await.unwrap();
+    assert_eq!(status, 503, "{problem}");
+    assert_eq!(problem["order_id"], id.as_str());
+
+    // Once pagamentos is back, the accepted cancel completes by itself.
+    p.pagamentos.restart().await.unwrap();
+    let order = p
+        .wait_order(&id, Duration::from_secs(40), |o| o["status"] == "cancelled")
+        .await
+        .unwrap();
+    assert_eq!(order["status"], "cancelled", "{order}");
+    assert_eq!(p.stock("CAM-001").await.unwrap(), 5);
+    let payments = p.payments_of(&id).await.unwrap();
+    assert_eq!(payments[0]["status"], "refunded");
+}

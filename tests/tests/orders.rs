@@ -157,3 +157,30 @@ async fn a_replay_returns_the_first_response_even_after_a_cancel() {
     assert_eq!(status, 422);
     assert_eq!(problem["code"], "idempotency_key_reused");
 }
+
+#[tokio::test]
+async fn one_order_is_one_trace_across_the_services() {
+    let p = Platform::start().await.unwrap();
+    p.product("CAM-001", 4990, 5).await.unwrap();
+    let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let body = order_body("c-42", &[("CAM-001", 1)], card("tok_visa"));
+    let r = p
+        .http
+        .post(format!("{}/api/v1/orders", p.pedidos.url()))
+        .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    // Every hop logs its request line with the trace id it continued.
+    let needle = format!("trace_id={trace_id}");
+    for process in [&p.pedidos, &p.estoque, &p.pagamentos] {
+        let log = process.log_text();
+        assert!(
+            log.lines().any(|l| l.contains(&needle)),
+            "{} did not continue the trace:\n{log}",
+            process.name
+        );
+    }
+}

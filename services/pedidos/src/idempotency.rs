@@ -3,6 +3,7 @@
 
 use axum::http::{HeaderMap, StatusCode};
 use loja_runtime::Problem;
+use loja_runtime::db;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::{PgPool, Postgres, Transaction};
@@ -14,6 +15,21 @@ use crate::error::Error;
 pub const HEADER: &str = "idempotency-key";
 /// Longest key accepted.
 pub const MAX_KEY_LEN: usize = 255;
+
+const DELETE_EXPIRED_KEY: &str = "DELETE FROM idempotency_keys WHERE key = $1 \
+         AND created_at < now() - make_interval(hours => $2)";
+
+const CLAIM_KEY: &str = "INSERT INTO idempotency_keys (key, fingerprint, order_id) VALUES ($1, $2, $3) \
+         ON CONFLICT (key) DO NOTHING";
+
+const SELECT_KEY: &str =
+    "SELECT fingerprint, response_status, response_body FROM idempotency_keys WHERE key = $1";
+
+const COMPLETE_KEY: &str = "UPDATE idempotency_keys SET response_status = $2, response_body = $3 \
+         WHERE order_id = $1 AND response_status IS NULL";
+
+const PURGE_KEYS: &str =
+    "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)";
 
 /// Reads the `Idempotency-Key` header: absent is fine, otherwise it must be
 /// 1–255 visible ASCII characters (HTTP's VCHAR) or the request is refused.
@@ -103,22 +119,22 @@ pub async fn claim(
     order_id: Uuid,
     ttl_hours: u32,
 ) -> Result<bool, Error> {
-    sqlx::query(
-        "DELETE FROM idempotency_keys WHERE key = $1 \
-         AND created_at < now() - make_interval(hours => $2)",
+    db::instrument(
+        DELETE_EXPIRED_KEY,
+        sqlx::query(DELETE_EXPIRED_KEY)
+            .bind(key)
+            .bind(ttl_hours as i32)
+            .execute(&mut **tx),
     )
-    .bind(key)
-    .bind(ttl_hours as i32)
-    .execute(&mut **tx)
     .await?;
-    let inserted = sqlx::query(
-        "INSERT INTO idempotency_keys (key, fingerprint, order_id) VALUES ($1, $2, $3) \
-         ON CONFLICT (key) DO NOTHING",
+    let inserted = db::instrument(
+        CLAIM_KEY,
+        sqlx::query(CLAIM_KEY)
+            .bind(key)
+            .bind(fingerprint)
+            .bind(order_id)
+            .execute(&mut **tx),
     )
-    .bind(key)
-    .bind(fingerprint)
-    .bind(order_id)
-    .execute(&mut **tx)
     .await?
     .rows_affected();
     Ok(inserted == 1)
@@ -126,11 +142,10 @@ pub async fn claim(
 
 /// Looks up a key that [`claim`] found taken.
 pub async fn existing(db: &PgPool, key: &str, fingerprint: &str) -> Result<Existing, Error> {
-    let row: Option<(String, Option<i16>, Option<Value>)> = sqlx::query_as(
-        "SELECT fingerprint, response_status, response_body FROM idempotency_keys WHERE key = $1",
+    let row: Option<(String, Option<i16>, Option<Value>)> = db::instrument(
+        SELECT_KEY,
+        sqlx::query_as(SELECT_KEY).bind(key).fetch_optional(db),
     )
-    .bind(key)
-    .fetch_optional(db)
     .await?;
     Ok(match row {
         // Purged between the claim and this read: the caller's retry will own it.
@@ -153,25 +168,24 @@ pub async fn complete(
     status: StatusCode,
     body: &Value,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE idempotency_keys SET response_status = $2, response_body = $3 \
-         WHERE order_id = $1 AND response_status IS NULL",
+    db::instrument(
+        COMPLETE_KEY,
+        sqlx::query(COMPLETE_KEY)
+            .bind(order_id)
+            .bind(status.as_u16() as i16)
+            .bind(body)
+            .execute(&mut **tx),
     )
-    .bind(order_id)
-    .bind(status.as_u16() as i16)
-    .bind(body)
-    .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
 /// Deletes keys older than the retention period; returns how many.
 pub async fn purge(db: &PgPool, ttl_hours: u32) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
-        "DELETE FROM idempotency_keys WHERE created_at < now() - make_interval(hours => $1)",
+    Ok(db::instrument(
+        PURGE_KEYS,
+        sqlx::query(PURGE_KEYS).bind(ttl_hours as i32).execute(db),
     )
-    .bind(ttl_hours as i32)
-    .execute(db)
     .await?
     .rows_affected())
 }

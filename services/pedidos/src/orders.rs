@@ -9,6 +9,7 @@ use loja_runtime::problem::PROBLEM_JSON;
 use loja_runtime::{Admin, Json, Query};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::AppState;
@@ -80,11 +81,13 @@ async fn create(
     tracing::info!(order_id = %id, customer_id = %new.customer_id, "order placed");
 
     // The saga runs on its own task: a client that hangs up must not leave it
-    // halfway (the reconciler would finish it, but only after a delay).
+    // halfway (the reconciler would finish it, but only after a delay). The
+    // task stays in the request's span, so its calls continue the trace.
     let saga = state.saga.clone();
-    let order = tokio::spawn(async move { saga.run(id).await })
-        .await
-        .map_err(|e| Error::Upstream(loja_runtime::Problem::internal(e)))??;
+    let order =
+        tokio::spawn(async move { saga.run(id).await }.instrument(tracing::Span::current()))
+            .await
+            .map_err(|e| Error::Upstream(loja_runtime::Problem::internal(e)))??;
     let (status, body) = saga::response_for(&order);
     Ok(respond(status, &body))
 }

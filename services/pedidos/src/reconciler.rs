@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::error::Error;
@@ -60,7 +61,9 @@ impl Reconciler {
             }
             handled += ids.len();
             for id in ids {
-                if let Err(err) = self.reconcile(id).await {
+                // Each order gets its own trace, so its upstream calls and SQL group together.
+                let span = tracing::info_span!("reconcile", order_id = %id);
+                if let Err(err) = self.reconcile(id).instrument(span).await {
                     tracing::warn!(order_id = %id, error = %err, "could not reconcile order");
                 }
             }

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use loja_runtime::db;
 use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{Executor, PgPool, Postgres, Row, Transaction};
@@ -20,6 +21,62 @@ macro_rules! columns {
          created_at, updated_at"
     };
 }
+
+const INSERT_ORDER: &str = "INSERT INTO orders (id, customer_id, items, payment_method, payment_token, lease_until) \
+         VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))";
+
+const SELECT_ORDER: &str = concat!("SELECT ", columns!(), " FROM orders WHERE id = $1");
+
+const LIST_ORDERS: &str = concat!(
+    "SELECT ",
+    columns!(),
+    " FROM orders \
+         WHERE ($1::text IS NULL OR customer_id = $1) \
+           AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
+         ORDER BY created_at DESC, id DESC LIMIT $4"
+);
+
+const RECORD_RESERVED: &str = "UPDATE orders SET step = 'reserved', items = $2, total_cents = $3, \
+             lease_until = now() + make_interval(secs => $4), updated_at = now() \
+         WHERE id = $1 AND status = 'pending' AND step = 'created'";
+
+const RECORD_CHARGED: &str = "UPDATE orders SET step = 'charged', payment_id = $2, payment_status = 'approved', \
+             lease_until = now() + make_interval(secs => $3), updated_at = now() \
+         WHERE id = $1 AND status = 'pending' AND step = 'reserved'";
+
+const FINISH: &str = concat!(
+    "UPDATE orders SET status = $2, step = 'done', failure = $3, \
+             payment_id = COALESCE($4, payment_id), payment_status = COALESCE($5, payment_status), \
+             compensation_pending = $6, updated_at = now() \
+         WHERE id = $1 AND status = 'pending' RETURNING ",
+    columns!()
+);
+
+const SET_COMPENSATION: &str = "UPDATE orders SET compensation_pending = $2, \
+             payment_id = COALESCE($3, payment_id), payment_status = COALESCE($4, payment_status), \
+             updated_at = CASE WHEN $2 THEN updated_at ELSE now() END \
+         WHERE id = $1";
+
+const REQUEST_CANCEL: &str = "UPDATE orders SET cancel_requested = true, \
+             lease_until = now() + make_interval(secs => $2) \
+         WHERE id = $1 AND status = 'confirmed'";
+
+const FINISH_CANCEL: &str = concat!(
+    "UPDATE orders SET status = 'cancelled', cancel_requested = false, \
+             payment_status = CASE WHEN payment_id IS NULL THEN payment_status ELSE 'refunded' END, \
+             updated_at = now() \
+         WHERE id = $1 AND status = 'confirmed' RETURNING ",
+    columns!()
+);
+
+const CLAIM_UNFINISHED: &str = "UPDATE orders SET lease_until = now() + make_interval(secs => $2) \
+         WHERE id IN ( \
+             SELECT id FROM orders \
+             WHERE (status = 'pending' OR compensation_pending OR cancel_requested) \
+               AND lease_until < now() \
+               AND (status <> 'pending' OR updated_at < now() - make_interval(secs => $1)) \
+             ORDER BY updated_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
+         RETURNING id";
 
 fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
@@ -82,17 +139,17 @@ pub async fn insert(
             unit_price_cents: None,
         })
         .collect();
-    sqlx::query(
-        "INSERT INTO orders (id, customer_id, items, payment_method, payment_token, lease_until) \
-         VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))",
+    db::instrument(
+        INSERT_ORDER,
+        sqlx::query(INSERT_ORDER)
+            .bind(id)
+            .bind(&new.customer_id)
+            .bind(serde_json::to_value(&items).unwrap_or_default())
+            .bind(new.payment.method.as_str())
+            .bind(new.payment.token.as_deref())
+            .bind(secs(lease))
+            .execute(&mut **tx),
     )
-    .bind(id)
-    .bind(&new.customer_id)
-    .bind(serde_json::to_value(&items).unwrap_or_default())
-    .bind(new.payment.method.as_str())
-    .bind(new.payment.token.as_deref())
-    .bind(secs(lease))
-    .execute(&mut **tx)
     .await?;
     Ok(())
 }
@@ -102,10 +159,11 @@ pub async fn get<'e>(
     db: impl Executor<'e, Database = Postgres>,
     id: Uuid,
 ) -> Result<Option<Order>, sqlx::Error> {
-    let row = sqlx::query(concat!("SELECT ", columns!(), " FROM orders WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(db)
-        .await?;
+    let row = db::instrument(
+        SELECT_ORDER,
+        sqlx::query(SELECT_ORDER).bind(id).fetch_optional(db),
+    )
+    .await?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -144,19 +202,15 @@ pub async fn list(
     limit: i64,
     after: Option<Cursor>,
 ) -> Result<Vec<Order>, sqlx::Error> {
-    let rows = sqlx::query(concat!(
-        "SELECT ",
-        columns!(),
-        " FROM orders \
-         WHERE ($1::text IS NULL OR customer_id = $1) \
-           AND ($2::timestamptz IS NULL OR (created_at, id) < ($2, $3)) \
-         ORDER BY created_at DESC, id DESC LIMIT $4"
-    ))
-    .bind(customer_id)
-    .bind(after.map(|c| c.created_at))
-    .bind(after.map(|c| c.id))
-    .bind(limit + 1)
-    .fetch_all(db)
+    let rows = db::instrument(
+        LIST_ORDERS,
+        sqlx::query(LIST_ORDERS)
+            .bind(customer_id)
+            .bind(after.map(|c| c.created_at))
+            .bind(after.map(|c| c.id))
+            .bind(limit + 1)
+            .fetch_all(db),
+    )
     .await?;
     rows.iter().map(from_row).collect()
 }
@@ -170,16 +224,15 @@ pub async fn record_reserved(
     total_cents: i64,
     lease: Duration,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE orders SET step = 'reserved', items = $2, total_cents = $3, \
-             lease_until = now() + make_interval(secs => $4), updated_at = now() \
-         WHERE id = $1 AND status = 'pending' AND step = 'created'",
+    let done = db::instrument(
+        RECORD_RESERVED,
+        sqlx::query(RECORD_RESERVED)
+            .bind(id)
+            .bind(serde_json::to_value(items).unwrap_or_default())
+            .bind(total_cents)
+            .bind(secs(lease))
+            .execute(db),
     )
-    .bind(id)
-    .bind(serde_json::to_value(items).unwrap_or_default())
-    .bind(total_cents)
-    .bind(secs(lease))
-    .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -191,15 +244,14 @@ pub async fn record_charged(
     payment_id: &str,
     lease: Duration,
 ) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE orders SET step = 'charged', payment_id = $2, payment_status = 'approved', \
-             lease_until = now() + make_interval(secs => $3), updated_at = now() \
-         WHERE id = $1 AND status = 'pending' AND step = 'reserved'",
+    let done = db::instrument(
+        RECORD_CHARGED,
+        sqlx::query(RECORD_CHARGED)
+            .bind(id)
+            .bind(payment_id)
+            .bind(secs(lease))
+            .execute(db),
     )
-    .bind(id)
-    .bind(payment_id)
-    .bind(secs(lease))
-    .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -222,21 +274,17 @@ pub async fn finish(
     outcome: &Outcome,
 ) -> Result<Option<Order>, sqlx::Error> {
     let (payment_id, payment_status) = outcome.payment.clone().unzip();
-    let row = sqlx::query(concat!(
-        "UPDATE orders SET status = $2, step = 'done', failure = $3, \
-             payment_id = COALESCE($4, payment_id), payment_status = COALESCE($5, payment_status), \
-             compensation_pending = $6, updated_at = now() \
-         WHERE id = $1 AND status = 'pending' RETURNING ",
-        columns!(),
-        ""
-    ))
-    .bind(id)
-    .bind(outcome.status.as_str())
-    .bind(&outcome.failure)
-    .bind(payment_id)
-    .bind(payment_status)
-    .bind(outcome.compensation_pending)
-    .fetch_optional(&mut **tx)
+    let row = db::instrument(
+        FINISH,
+        sqlx::query(FINISH)
+            .bind(id)
+            .bind(outcome.status.as_str())
+            .bind(&outcome.failure)
+            .bind(payment_id)
+            .bind(payment_status)
+            .bind(outcome.compensation_pending)
+            .fetch_optional(&mut **tx),
+    )
     .await?;
     row.as_ref().map(from_row).transpose()
 }
@@ -249,43 +297,38 @@ pub async fn set_compensation(
     payment: Option<(&str, &str)>,
 ) -> Result<(), sqlx::Error> {
     let (payment_id, payment_status) = payment.unzip();
-    sqlx::query(
-        "UPDATE orders SET compensation_pending = $2, \
-             payment_id = COALESCE($3, payment_id), payment_status = COALESCE($4, payment_status), \
-             updated_at = CASE WHEN $2 THEN updated_at ELSE now() END \
-         WHERE id = $1",
+    db::instrument(
+        SET_COMPENSATION,
+        sqlx::query(SET_COMPENSATION)
+            .bind(id)
+            .bind(pending)
+            .bind(payment_id)
+            .bind(payment_status)
+            .execute(db),
     )
-    .bind(id)
-    .bind(pending)
-    .bind(payment_id)
-    .bind(payment_status)
-    .execute(db)
     .await?;
     Ok(())
 }
 
 /// Accepts a cancel of a `confirmed` order; true when the order is (now) being cancelled.
 pub async fn request_cancel(db: &PgPool, id: Uuid, lease: Duration) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE orders SET cancel_requested = true, \
-             lease_until = now() + make_interval(secs => $2) \
-         WHERE id = $1 AND status = 'confirmed'",
+    let done = db::instrument(
+        REQUEST_CANCEL,
+        sqlx::query(REQUEST_CANCEL)
+            .bind(id)
+            .bind(secs(lease))
+            .execute(db),
     )
-    .bind(id)
-    .bind(secs(lease))
-    .execute(db)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Completes a cancel once stock is back and the payment refunded.
 pub async fn finish_cancel(db: &PgPool, id: Uuid) -> Result<Option<Order>, sqlx::Error> {
-    let row = sqlx::query(concat!("UPDATE orders SET status = 'cancelled', cancel_requested = false, \
-             payment_status = CASE WHEN payment_id IS NULL THEN payment_status ELSE 'refunded' END, \
-             updated_at = now() \
-         WHERE id = $1 AND status = 'confirmed' RETURNING ", columns!(), ""))
-    .bind(id)
-    .fetch_optional(db)
+    let row = db::instrument(
+        FINISH_CANCEL,
+        sqlx::query(FINISH_CANCEL).bind(id).fetch_optional(db),
+    )
     .await?;
     row.as_ref().map(from_row).transpose()
 }
@@ -301,19 +344,13 @@ pub async fn claim_unfinished(
     lease: Duration,
     limit: i64,
 ) -> Result<Vec<Uuid>, sqlx::Error> {
-    sqlx::query_scalar(
-        "UPDATE orders SET lease_until = now() + make_interval(secs => $2) \
-         WHERE id IN ( \
-             SELECT id FROM orders \
-             WHERE (status = 'pending' OR compensation_pending OR cancel_requested) \
-               AND lease_until < now() \
-               AND (status <> 'pending' OR updated_at < now() - make_interval(secs => $1)) \
-             ORDER BY updated_at LIMIT $3 FOR UPDATE SKIP LOCKED) \
-         RETURNING id",
+    db::instrument(
+        CLAIM_UNFINISHED,
+        sqlx::query_scalar(CLAIM_UNFINISHED)
+            .bind(secs(after))
+            .bind(secs(lease))
+            .bind(limit)
+            .fetch_all(db),
     )
-    .bind(secs(after))
-    .bind(secs(lease))
-    .bind(limit)
-    .fetch_all(db)
     .await
 }

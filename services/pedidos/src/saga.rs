@@ -39,7 +39,7 @@ enum Progress {
     /// The step was recorded; go on with the next one.
     Next,
     /// The order reached its outcome.
-    Finished(Order),
+    Finished(Box<Order>),
     /// Someone else moved the order first; they drive it now.
     Lost,
 }
@@ -69,7 +69,7 @@ impl Saga {
             };
             match progress {
                 Progress::Next => continue,
-                Progress::Finished(order) => return Ok(order),
+                Progress::Finished(order) => return Ok(*order),
                 Progress::Lost => {
                     return repo::get(&self.db, id).await?.ok_or(Error::NotFound);
                 }
@@ -256,7 +256,7 @@ impl Saga {
         idempotency::complete(&mut tx, id, status, &body).await?;
         tx.commit().await?;
         tracing::info!(order_id = %id, status = order.status.as_str(), "order finished");
-        Ok(Progress::Finished(order))
+        Ok(Progress::Finished(Box::new(order)))
     }
 
     /// Cancels a confirmed order: stock back to estoque, payment refunded.
