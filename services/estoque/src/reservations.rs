@@ -49,6 +49,15 @@ pub enum Status {
 }
 
 impl Status {
+    /// The database spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Held => "held",
+            Status::Committed => "committed",
+            Status::Released => "released",
+        }
+    }
+
     fn parse(s: &str) -> Result<Self, Error> {
         match s {
             "held" => Ok(Status::Held),
@@ -352,23 +361,19 @@ pub(crate) async fn return_units(conn: &mut PgConnection, orders: &[Uuid]) -> Re
     Ok(())
 }
 
+/// Sets the status of `orders`, whose rows the caller has locked.
 pub(crate) async fn set_status(
     conn: &mut PgConnection,
     orders: &[Uuid],
     status: Status,
 ) -> Result<(), Error> {
-    let status = match status {
-        Status::Held => "held",
-        Status::Committed => "committed",
-        Status::Released => "released",
-    };
     const SET_STATUS: &str =
         "UPDATE reservations SET status = $2, updated_at = now() WHERE order_id = ANY($1)";
     db::instrument(
         SET_STATUS,
         sqlx::query(SET_STATUS)
             .bind(orders)
-            .bind(status)
+            .bind(status.as_str())
             .execute(conn),
     )
     .await?;
