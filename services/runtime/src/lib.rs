@@ -2,6 +2,26 @@
 //! problems, JSON extractors, admin auth, health and readiness, the database
 //! pool, logs, traces and metrics, calls to other services, and serving with
 //! graceful shutdown.
+//!
+//! Every service's `main` has the same shape:
+//!
+//! ```ignore
+//! #[tokio::main]
+//! async fn main() -> anyhow::Result<()> {
+//!     loja_runtime::healthcheck::exit_if_requested(); // `estoque healthcheck` in compose
+//!     let config = Config::parse();                    // CommonConfig flattened inside
+//!     let telemetry = loja_runtime::telemetry::init(SERVICE, &config.common)?;
+//!     let pool = loja_runtime::db::connect(&config.db, &MIGRATOR, Duration::from_secs(60)).await?;
+//!     let readiness = Readiness::new(Some(pool.clone()));
+//!     let app = estoque::app(state, readiness.clone()); // server::app(SERVICE, routes, readiness) inside
+//!     let result = loja_runtime::server::run(&config.common, app, readiness).await;
+//!     telemetry.shutdown().await;                      // flushes queued spans
+//!     result
+//! }
+//! ```
+//!
+//! SQL runs inside [`db::instrument`] so that traces show it; calls to other
+//! services go through [`upstream::Upstream`] so that they carry the trace.
 
 pub mod auth;
 pub mod config;
