@@ -49,28 +49,35 @@ pub struct Step {
     pub file: PathBuf,
     /// The manifest, secrets filled and image tag applied.
     pub text: String,
-    /// Placeholder names filled in (secrets); their values are never printed.
+    /// Secret keys filled in; their values are never printed.
     pub filled: BTreeSet<String>,
+    /// Secret keys that have no value yet.
+    pub missing: BTreeSet<String>,
 }
 
-/// Reads the manifests under `k8s_dir` in [`ORDER`] and prepares them:
-/// `${NAME}` placeholders are filled from `lookup` (all missing names are
-/// reported at once, before anything is applied), and `:{current_tag}` image
-/// references become `:{image_tag}`.
+/// Reads the manifests under `k8s_dir` in [`ORDER`] and prepares them. The
+/// Secrets are built in memory from the keys of `secrets/*.env.example`, each
+/// value taken from `lookup` (a key without one is listed in its step's
+/// `missing`); `:{current_tag}` image references become `:{image_tag}`.
 pub fn plan(
     k8s_dir: &Path,
+    namespace: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
     current_tag: &str,
     image_tag: Option<&str>,
 ) -> Result<Vec<Step>> {
     let mut steps = Vec::new();
-    let mut missing = BTreeSet::new();
     for group in ORDER {
         let path = k8s_dir.join(group);
-        let mut files = if path.is_dir() {
+        let wanted = if *group == "secrets" {
+            ".env.example"
+        } else {
+            ".yaml"
+        };
+        let files: Vec<PathBuf> = if path.is_dir() {
             let mut v: Vec<PathBuf> = std::fs::read_dir(&path)?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml"))
+                .filter(|p| p.to_string_lossy().ends_with(wanted))
                 .collect();
             v.sort();
             v
@@ -79,28 +86,36 @@ pub fn plan(
         } else {
             continue;
         };
-        for file in files.drain(..) {
+        for file in files {
             let raw = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
-            let (mut text, filled, absent) = fill(&raw, lookup);
-            missing.extend(absent);
-            if let Some(tag) = image_tag {
-                text = retag(&text, current_tag, tag);
-            }
             let rel = file.strip_prefix(k8s_dir).unwrap_or(&file).to_path_buf();
-            steps.push(Step {
-                file: rel,
-                text,
-                filled,
-            });
+            if *group == "secrets" {
+                let name = rel
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.strip_suffix(".env.example"))
+                    .unwrap_or_default();
+                let (text, filled, missing) = secret(name, namespace, &raw, lookup);
+                steps.push(Step {
+                    file: rel,
+                    text,
+                    filled,
+                    missing,
+                });
+            } else {
+                let text = match image_tag {
+                    Some(tag) => retag(&raw, current_tag, tag),
+                    None => raw,
+                };
+                steps.push(Step {
+                    file: rel,
+                    text,
+                    filled: BTreeSet::new(),
+                    missing: BTreeSet::new(),
+                });
+            }
         }
-    }
-    if !missing.is_empty() {
-        bail!(
-            "these secrets have no value: {}. Set them in the environment or in a \
-             git-ignored .env file (KEY=value) at the project root",
-            missing.into_iter().collect::<Vec<_>>().join(", ")
-        );
     }
     if steps.is_empty() {
         bail!(
@@ -111,46 +126,39 @@ pub fn plan(
     Ok(steps)
 }
 
-/// Replaces `${NAME}` (NAME = `[A-Z0-9_]+`) with `lookup(NAME)`. Returns the
-/// text, the names filled and the names that had no value.
-fn fill(
-    text: &str,
+/// The Secret `{name}-secrets` holding every key listed in an `.env.example`
+/// (`KEY=` lines), valued by `lookup`. Returns the manifest, the keys filled
+/// and the keys that had no value.
+fn secret(
+    name: &str,
+    namespace: &str,
+    example: &str,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> (String, BTreeSet<String>, BTreeSet<String>) {
-    let mut out = String::with_capacity(text.len());
     let (mut filled, mut missing) = (BTreeSet::new(), BTreeSet::new());
-    let mut rest = text;
-    while let Some(start) = rest.find("${") {
-        out.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after.find('}').filter(|&end| {
-            end > 0
-                && after[..end]
-                    .bytes()
-                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
-        });
-        match end {
-            Some(end) => {
-                let name = &after[..end];
-                match lookup(name) {
-                    Some(value) => {
-                        out.push_str(&value);
-                        filled.insert(name.to_owned());
-                    }
-                    None => {
-                        missing.insert(name.to_owned());
-                    }
-                }
-                rest = &after[end + 1..];
+    let mut text = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}-secrets\n  namespace: {namespace}\ntype: Opaque\nstringData:\n"
+    );
+    let keys = example
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('=').map(|(k, _)| k.trim()))
+        .filter(|k| !k.is_empty());
+    for key in keys {
+        match lookup(key) {
+            Some(value) => {
+                // A JSON string is a valid YAML scalar, whatever the value holds.
+                let quoted = serde_json::to_string(&value).unwrap_or_default();
+                text.push_str(&format!("  {key}: {quoted}\n"));
+                filled.insert(key.to_owned());
             }
             None => {
-                out.push_str("${");
-                rest = after;
+                missing.insert(key.to_owned());
             }
         }
     }
-    out.push_str(rest);
-    (out, filled, missing)
+    (text, filled, missing)
 }
 
 /// Points `image:` lines that end in `:{from}` at `:{to}`.
@@ -186,6 +194,39 @@ pub fn env_lookup(project: &Path) -> impl Fn(&str) -> Option<String> + use<> {
     }
 }
 
+/// `cargo xtask deploy`: plan from the generated manifests, then print it
+/// (`--dry-run`) or apply it.
+pub fn run(project: &Path, model: &crate::model::Model, options: &Options) -> Result<()> {
+    let lookup = env_lookup(project);
+    let steps = plan(
+        &project.join("generated/k8s"),
+        &model.project.namespace,
+        &lookup,
+        &model.project.tag,
+        options.image_tag.as_deref(),
+    )?;
+    let missing: BTreeSet<&str> = steps
+        .iter()
+        .flat_map(|s| s.missing.iter().map(String::as_str))
+        .collect();
+    let missing = missing.into_iter().collect::<Vec<_>>().join(", ");
+    if options.dry_run {
+        println!("deploy --dry-run: would apply, in this order:");
+        print_plan(&steps);
+        if !missing.is_empty() {
+            println!("a real deploy needs values for: {missing}");
+        }
+        return Ok(());
+    }
+    if !missing.is_empty() {
+        bail!(
+            "these secrets have no value: {missing}. Set them in the environment or in a \
+             git-ignored .env file (KEY=value) at the project root; nothing was applied"
+        );
+    }
+    apply(&steps, &model.project.namespace, options)
+}
+
 /// Prints what would be applied, secrets redacted.
 pub fn print_plan(steps: &[Step]) {
     for (n, step) in steps.iter().enumerate() {
@@ -201,7 +242,11 @@ pub fn print_plan(steps: &[Step]) {
         );
         if !step.filled.is_empty() {
             let names: Vec<&str> = step.filled.iter().map(String::as_str).collect();
-            print!("  (secrets filled: {})", names.join(", "));
+            print!("  (filled: {})", names.join(", "));
+        }
+        if !step.missing.is_empty() {
+            let names: Vec<&str> = step.missing.iter().map(String::as_str).collect();
+            print!("  (MISSING: {})", names.join(", "));
         }
         println!();
     }
@@ -319,15 +364,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn placeholders_are_filled_and_missing_ones_reported() {
-        let lookup = |n: &str| (n == "ADMIN_TOKEN").then(|| "s3cret".to_owned());
-        let (text, filled, missing) = fill(
-            "a: ${ADMIN_TOKEN}\nb: ${DB_PASSWORD}\nc: $HOME ${lower}\n",
-            &lookup,
-        );
-        assert_eq!(text, "a: s3cret\nb: \nc: $HOME ${lower}\n");
+    fn secrets_are_built_from_the_example_keys_and_missing_ones_reported() {
+        let lookup = |n: &str| (n == "ADMIN_TOKEN").then(|| "s3\"cret".to_owned());
+        let example = "# comment\nADMIN_TOKEN=\nPEDIDOS_DB_PASSWORD=\n";
+        let (text, filled, missing) = secret("pedidos", "loja", example, &lookup);
+        assert!(text.contains("  name: pedidos-secrets\n  namespace: loja\n"));
+        assert!(text.contains("  ADMIN_TOKEN: \"s3\\\"cret\"\n"), "{text}");
+        assert!(!text.contains("PEDIDOS_DB_PASSWORD"));
         assert_eq!(filled.into_iter().collect::<Vec<_>>(), ["ADMIN_TOKEN"]);
-        assert_eq!(missing.into_iter().collect::<Vec<_>>(), ["DB_PASSWORD"]);
+        assert_eq!(
+            missing.into_iter().collect::<Vec<_>>(),
+            ["PEDIDOS_DB_PASSWORD"]
+        );
     }
 
     #[test]

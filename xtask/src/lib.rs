@@ -1,10 +1,19 @@
 //! The Loja Veloz generator as a library: the validated model of `loja.toml`,
 //! the renderer of every deployment artifact, and the checks on the result,
-//! shared by the `cargo xtask` subcommands and their tests.
+//! shared by the `cargo xtask` subcommands and their tests; and the native
+//! runtime (`up`, `down`, `status`, `logs`), `deploy` and `test`.
 
+pub mod deploy;
+pub mod down;
 pub mod files;
+pub mod logs;
 pub mod model;
+pub mod postgres;
 pub mod render;
+pub mod runstate;
+pub mod status;
+pub mod test;
+pub mod up;
 pub mod validate;
 
 use std::path::{Path, PathBuf};
@@ -15,4 +24,14 @@ pub fn project_root() -> PathBuf {
         .parent()
         .expect("xtask lives one level below the workspace root")
         .to_path_buf()
+}
+
+/// The native runtime's state directory: `.loja/` in the project root, or
+/// `LOJA_STATE_DIR` when set.
+pub fn state_dir(root: &Path) -> runstate::StateDir {
+    runstate::StateDir::new(
+        std::env::var_os("LOJA_STATE_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join(".loja")),
+    )
 }

@@ -3,10 +3,15 @@
 mod generate;
 mod tools;
 
+use std::process::ExitCode;
+use std::time::Duration;
+
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+use xtask::model::Model;
 pub use xtask::project_root;
+use xtask::{deploy, down, logs, state_dir, status, up};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Loja Veloz tasks driven by loja.toml")]
@@ -27,13 +32,113 @@ enum Command {
     Validate,
     /// Install the validators `validate` needs (pip and apt).
     Tools,
+    /// Run the test suite against a private PostgreSQL cluster.
+    Test {
+        /// Passed to the test runner (e.g. a test name filter).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Start the platform as local processes; it runs until `down`.
+    Up {
+        /// Replicas of every service; without a number, each service's `replicas.min`.
+        #[arg(long, num_args = 0..=1, default_missing_value = "0")]
+        replicas: Option<u32>,
+        /// Use the release binaries already built.
+        #[arg(long)]
+        no_build: bool,
+        /// Seconds to wait for every replica to be ready.
+        #[arg(long, default_value_t = 60)]
+        timeout: u64,
+    },
+    /// Stop what `up` started (gracefully, then forcibly); data is kept.
+    Down {
+        /// Seconds each process gets to drain before it is killed.
+        #[arg(long, default_value_t = 30)]
+        grace: u64,
+    },
+    /// Show each process `up` started: port, readiness, uptime.
+    Status,
+    /// Show the logs of one service (all replicas) or of everything.
+    Logs {
+        /// Service name; all services when omitted.
+        service: Option<String>,
+        /// Keep printing new lines.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Apply the generated Kubernetes manifests to a cluster and wait for the rollouts.
+    Deploy {
+        /// Show what would be applied; needs no cluster.
+        #[arg(long)]
+        dry_run: bool,
+        /// kubectl context to deploy to (default: the current one).
+        #[arg(long)]
+        context: Option<String>,
+        /// Image tag to deploy instead of loja.toml's.
+        #[arg(long)]
+        image_tag: Option<String>,
+        /// Seconds to wait for each rollout.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
 }
 
-fn main() -> Result<()> {
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // The whole context chain, no backtrace: these are users' errors.
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     let root = project_root();
     match Cli::parse().command {
         Command::Gen { check } => generate::run(&root, check),
         Command::Validate => xtask::validate::run(&root),
         Command::Tools => tools::run(),
+        Command::Test { args } => xtask::test::run(&args),
+        Command::Up {
+            replicas,
+            no_build,
+            timeout,
+        } => {
+            let model = Model::load(&root.join("loja.toml"))?;
+            let state = state_dir(&root);
+            let options = up::Options {
+                replicas: replicas
+                    .map(|n| Some(n).filter(|&n| n > 0))
+                    .unwrap_or(Some(1)),
+                build: !no_build,
+                timeout: Duration::from_secs(timeout),
+            };
+            let running = up::run(&root, &model, &state, &options)?;
+            up::print_summary(&model, &state, &running);
+            Ok(())
+        }
+        Command::Down { grace } => down::run(&state_dir(&root), Duration::from_secs(grace)),
+        Command::Status => status::run(&state_dir(&root)),
+        Command::Logs { service, follow } => {
+            logs::run(&state_dir(&root), service.as_deref(), follow)
+        }
+        Command::Deploy {
+            dry_run,
+            context,
+            image_tag,
+            timeout,
+        } => {
+            generate::run(&root, true)?;
+            let model = Model::load(&root.join("loja.toml"))?;
+            let options = deploy::Options {
+                dry_run,
+                context,
+                image_tag,
+                timeout: Duration::from_secs(timeout),
+            };
+            deploy::run(&root, &model, &options)
+        }
     }
 }

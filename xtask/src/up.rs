@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use crate::model::{Model, Service, Target};
 use crate::postgres::Cluster;
 use crate::runstate::{self, Instance, StateDir};
 
@@ -214,4 +215,174 @@ pub fn build_release(project: &Path, services: &[String]) -> Result<()> {
         bail!("cargo build --release failed");
     }
     Ok(())
+}
+
+/// What `cargo xtask up` was asked for.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Replicas of every service: `Some(n)`, or `None` for each one's `replicas.min`.
+    pub replicas: Option<u32>,
+    /// Build the release binaries first (tests that built them already skip it).
+    pub build: bool,
+    /// Longest wait for every replica to answer `/ready`.
+    pub timeout: Duration,
+}
+
+/// What runs after a successful `up`.
+#[derive(Debug, Clone)]
+pub struct Running {
+    /// Every service replica, in start order.
+    pub instances: Vec<Instance>,
+    /// The admin token and where it came from.
+    pub admin_token: (String, String),
+    /// What was deliberately not started, and why.
+    pub notes: Vec<String>,
+}
+
+/// Brings the platform up natively from `model`: PostgreSQL, the per-service
+/// databases and logins, then every replica of every service (the services a
+/// service calls start before it), and waits until all are ready.
+pub fn run(project: &Path, model: &Model, state: &StateDir, options: &Options) -> Result<Running> {
+    let alive: Vec<String> = state
+        .instances()?
+        .iter()
+        .filter(|i| i.is_alive())
+        .map(Instance::name)
+        .collect();
+    if !alive.is_empty() {
+        bail!(
+            "the platform already runs ({}): `cargo xtask status` shows it, `cargo xtask down` stops it",
+            alive.join(", ")
+        );
+    }
+    crate::postgres::check_binaries()?;
+    let order = start_order(model)?;
+    if options.build {
+        let names: Vec<String> = order.iter().map(|s| s.name.clone()).collect();
+        build_release(project, &names)?;
+    }
+
+    let cluster = Cluster::new(state.postgres_dir(), model.postgres.native_port);
+    println!(
+        "up: PostgreSQL {} on 127.0.0.1:{} (data in {})",
+        model.postgres.version,
+        cluster.port(),
+        state.postgres_dir().display()
+    );
+    cluster.start()?;
+    let logins: Vec<String> = model.database_services().map(|s| s.snake.clone()).collect();
+    create_databases(&cluster, &logins)?;
+
+    let admin_token = state.admin_token(project)?;
+    let dotenv = crate::deploy::env_lookup(project);
+    // The native cluster trusts loopback connections, so a database password
+    // only has to be present in the URL, not to match anything.
+    let secret = |name: &str| match name {
+        "ADMIN_TOKEN" => admin_token.0.clone(),
+        other => dotenv(other).unwrap_or_else(|| "native".into()),
+    };
+    let mut notes = Vec::new();
+    let otlp = otlp_endpoint(model, &mut notes);
+
+    let mut launches = Vec::new();
+    for svc in &order {
+        for replica in 0..svc.native_replicas(options.replicas) {
+            let target = Target::Native {
+                replica,
+                replicas: options.replicas,
+            };
+            let mut env: BTreeMap<String, String> = model
+                .service_env(svc, target)
+                .iter()
+                .map(|v| (v.name.clone(), v.render(secret)))
+                .collect();
+            match &otlp {
+                Some(endpoint) => {
+                    env.insert("OTEL_EXPORTER_OTLP_ENDPOINT".into(), endpoint.clone())
+                }
+                None => env.remove("OTEL_EXPORTER_OTLP_ENDPOINT"),
+            };
+            launches.push(Launch {
+                service: svc.name.clone(),
+                replica: replica as u32 + 1,
+                port: svc.native_ports[replica],
+                env,
+            });
+        }
+    }
+    let instances = match start(state, &release_dir(project), &launches, options.timeout) {
+        Ok(instances) => instances,
+        Err(err) => {
+            let _ = cluster.stop();
+            return Err(err);
+        }
+    };
+    Ok(Running {
+        instances,
+        admin_token,
+        notes,
+    })
+}
+
+/// The collector traces go to: `OTEL_EXPORTER_OTLP_ENDPOINT` when set, else
+/// the rendered loopback endpoint when something listens there, else none
+/// (and a note saying so).
+fn otlp_endpoint(model: &Model, notes: &mut Vec<String>) -> Option<String> {
+    if let Ok(endpoint) = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT")
+        && !endpoint.is_empty()
+    {
+        return Some(endpoint);
+    }
+    let port = model.observability.otlp_grpc_port;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    if std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+        return Some(format!("http://127.0.0.1:{port}"));
+    }
+    notes.push(format!(
+        "traces: not exported, no OTLP collector on 127.0.0.1:{port} \
+         (start one, e.g. Jaeger, or set OTEL_EXPORTER_OTLP_ENDPOINT)"
+    ));
+    None
+}
+
+/// Services ordered so that each starts after every service it calls.
+fn start_order(model: &Model) -> Result<Vec<&Service>> {
+    let mut order: Vec<&Service> = Vec::new();
+    let mut left: Vec<&Service> = model.services.iter().collect();
+    while !left.is_empty() {
+        let (ready, blocked): (Vec<&Service>, Vec<&Service>) = left
+            .into_iter()
+            .partition(|s| s.calls.iter().all(|c| order.iter().any(|o| &o.name == c)));
+        if ready.is_empty() {
+            let names: Vec<&str> = blocked.iter().map(|s| s.name.as_str()).collect();
+            bail!("services call each other in a cycle: {}", names.join(", "));
+        }
+        order.extend(ready);
+        left = blocked;
+    }
+    Ok(order)
+}
+
+/// Prints what runs where and how to use and stop it.
+pub fn print_summary(model: &Model, state: &StateDir, running: &Running) {
+    println!("\n{:<16} {:>8}  URL", "INSTANCE", "PID");
+    for i in &running.instances {
+        println!("{:<16} {:>8}  http://127.0.0.1:{}", i.name(), i.pid, i.port);
+    }
+    println!(
+        "{:<16} {:>8}  postgres://127.0.0.1:{}",
+        "postgres", "", model.postgres.native_port
+    );
+    for note in &running.notes {
+        println!("note: {note}");
+    }
+    let gateway = model.service(&model.project.gateway);
+    if let Some(port) = gateway.and_then(|g| g.native_ports.first()) {
+        println!("\nThe platform answers on http://localhost:{port}");
+    }
+    println!(
+        "admin token: {}\nlogs: cargo xtask logs [service] [-f]   (files in {})\nstop: cargo xtask down",
+        running.admin_token.1,
+        state.root().join("logs").display()
+    );
 }

@@ -15,7 +15,13 @@ pub enum Target {
     Kubernetes,
     /// Plain processes on this machine; `replica` indexes `native_ports`
     /// (from 0), giving each replica its own loopback `LISTEN_ADDR`.
-    Native { replica: usize },
+    /// `replicas` is how many replicas of each service run: `Some(n)` for the
+    /// same count everywhere, `None` for each service's `replicas.min`; peers
+    /// are only given the addresses of replicas that run.
+    Native {
+        replica: usize,
+        replicas: Option<u32>,
+    },
 }
 
 /// A variable's value: plain text, or text around a secret that is only
@@ -92,6 +98,13 @@ pub const MANAGED: &[&str] = &[
 ];
 
 impl Service {
+    /// How many replicas run natively: `Some(n)` asks for `n`, `None` for
+    /// `replicas.min`; never more than there are `native_ports`, never zero.
+    pub fn native_replicas(&self, replicas: Option<u32>) -> usize {
+        let wanted = replicas.unwrap_or(self.replicas.min).max(1) as usize;
+        wanted.min(self.native_ports.len())
+    }
+
     /// The secret variable holding this service's database password.
     pub fn db_password_secret(&self) -> String {
         format!("{}_DB_PASSWORD", self.upper_snake)
@@ -126,7 +139,7 @@ impl Model {
                 obs.kubernetes_otlp_endpoint.clone(),
                 format!("postgres:{}", self.postgres.port),
             ),
-            Target::Native { replica } => (
+            Target::Native { replica, .. } => (
                 format!(
                     "127.0.0.1:{}",
                     svc.native_ports[replica % svc.native_ports.len()]
@@ -172,8 +185,8 @@ impl Model {
                 Target::Compose | Target::Kubernetes => {
                     format!("http://{}:{}", callee.name, callee.port)
                 }
-                Target::Native { .. } => callee
-                    .native_ports
+                Target::Native { replicas, .. } => callee.native_ports
+                    [..callee.native_replicas(replicas)]
                     .iter()
                     .map(|p| format!("http://127.0.0.1:{p}"))
                     .collect::<Vec<_>>()
