@@ -138,8 +138,12 @@ fn the_environment_is_the_same_contract_on_every_target() {
             .collect::<Vec<_>>()
     };
     assert_eq!(names(Target::Compose), names(Target::Kubernetes));
-    assert_eq!(names(Target::Compose), names(Target::Native { replica: 1 }));
-    let native = model.service_env(pedidos, Target::Native { replica: 1 });
+    let native_target = Target::Native {
+        replica: 1,
+        replicas: Some(2),
+    };
+    assert_eq!(names(Target::Compose), names(native_target));
+    let native = model.service_env(pedidos, native_target);
     let value = |name: &str| {
         native
             .iter()
@@ -157,6 +161,15 @@ fn the_environment_is_the_same_contract_on_every_target() {
         "postgres://pedidos:<PEDIDOS_DB_PASSWORD>@127.0.0.1:5433/pedidos"
     );
     assert_eq!(value("ADMIN_TOKEN"), "<ADMIN_TOKEN>");
+    let single = model.service_env(
+        pedidos,
+        Target::Native {
+            replica: 0,
+            replicas: Some(1),
+        },
+    );
+    let estoque_url = single.iter().find(|v| v.name == "ESTOQUE_URL").unwrap();
+    assert_eq!(estoque_url.render(|s| s.into()), "http://127.0.0.1:18081");
     let gateway = model.service("api-gateway").unwrap();
     let routes = model
         .service_env(gateway, Target::Compose)
