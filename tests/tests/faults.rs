@@ -198,3 +198,26 @@ async fn a_cancel_cut_short_by_an_outage_is_finished_by_the_reconciler() {
     let payments = p.payments_of(&id).await.unwrap();
     assert_eq!(payments[0]["status"], "refunded");
 }
+
+#[tokio::test]
+async fn no_orphan_hold_when_estoque_hangs_mid_reservation() {
+    let p = Platform::start_with(quick()).await.unwrap();
+    p.product("CAM-001", 4990, 5).await.unwrap();
+    p.estoque.freeze();
+    let body = order_body("c-42", &[("CAM-001", 2)], card("tok_visa"));
+    let (status, problem) = p.order(&body, None).await.unwrap();
+    p.estoque.thaw();
+    assert_eq!(status, 504, "{problem}");
+    assert_eq!(problem["code"], "upstream_timeout");
+    let id = problem["order_id"].as_str().unwrap().to_owned();
+
+    // A reservation estoque carries out late is released by the reconciler.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while p.stock("CAM-001").await.unwrap() != 5 {
+        assert!(Instant::now() < deadline, "the hold was never released");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (_, order) = p.get_order(&id).await.unwrap();
+    assert_eq!(order["status"], "failed");
+    assert!(p.payments_of(&id).await.unwrap().is_empty());
+}

@@ -121,8 +121,13 @@ async fn cancel(
 #[serde(deny_unknown_fields)]
 struct ListQuery {
     customer_id: Option<String>,
-    limit: Option<i64>,
+    limit: Option<String>,
     cursor: Option<String>,
+}
+
+/// An empty parameter (`?limit=&cursor=`) counts as absent.
+fn present(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.is_empty())
 }
 
 async fn list(
@@ -130,7 +135,10 @@ async fn list(
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Value>, Error> {
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    let limit = match present(query.limit) {
+        None => DEFAULT_LIMIT,
+        Some(raw) => raw.parse::<i64>().unwrap_or(0),
+    };
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(
             loja_runtime::Problem::validation(format!("limit: must be 1 to {MAX_LIMIT}"))
@@ -138,14 +146,15 @@ async fn list(
                 .into(),
         );
     }
-    let after = match query.cursor.as_deref() {
+    let after = match present(query.cursor).as_deref() {
         None => None,
         Some(raw) => Some(Cursor::decode(raw).ok_or_else(|| {
             loja_runtime::Problem::validation("cursor: not a cursor this service handed out")
                 .with("field", "cursor")
         })?),
     };
-    let mut orders = repo::list(&state.db, query.customer_id.as_deref(), limit, after).await?;
+    let customer_id = present(query.customer_id);
+    let mut orders = repo::list(&state.db, customer_id.as_deref(), limit, after).await?;
     let next_cursor = if orders.len() as i64 > limit {
         orders.truncate(limit as usize);
         orders.last().map(|o| {

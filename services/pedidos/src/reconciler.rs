@@ -14,7 +14,7 @@ use crate::repo;
 use crate::saga::Saga;
 
 /// Orders claimed per query.
-const BATCH: i64 = 50;
+const BATCH: i64 = 16;
 
 /// What the reconciler needs to know.
 #[derive(Clone)]
@@ -29,7 +29,10 @@ pub struct Reconciler {
 }
 
 impl Reconciler {
-    /// Runs a pass now and then one every `interval`, until `shutdown` completes.
+    /// Runs a pass now and then one every `interval`, until `shutdown`
+    /// completes. A pass cut short by shutdown is harmless: every step it
+    /// takes is recorded and idempotent, and its leases lapse for the next
+    /// replica (or the next start) to resume.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         let mut ticker = tokio::time::interval(self.interval);
@@ -39,8 +42,13 @@ impl Reconciler {
                 () = &mut shutdown => return,
                 _ = ticker.tick() => {}
             }
-            if let Err(err) = self.pass().await {
-                tracing::warn!(error = %err, "reconciler pass failed; retrying next tick");
+            tokio::select! {
+                () = &mut shutdown => return,
+                result = self.pass() => {
+                    if let Err(err) = result {
+                        tracing::warn!(error = %err, "reconciler pass failed; retrying next tick");
+                    }
+                }
             }
         }
     }
@@ -60,13 +68,19 @@ impl Reconciler {
                 return Ok(handled);
             }
             handled += ids.len();
-            for id in ids {
+            // The batch runs concurrently so that every claimed order is worked
+            // on well within the lease its claim took.
+            let work = ids.into_iter().map(|id| {
                 // Each order gets its own trace, so its upstream calls and SQL group together.
                 let span = tracing::info_span!("reconcile", order_id = %id);
-                if let Err(err) = self.reconcile(id).instrument(span).await {
-                    tracing::warn!(order_id = %id, error = %err, "could not reconcile order");
+                async move {
+                    if let Err(err) = self.reconcile(id).await {
+                        tracing::warn!(order_id = %id, error = %err, "could not reconcile order");
+                    }
                 }
-            }
+                .instrument(span)
+            });
+            futures::future::join_all(work).await;
         }
     }
 

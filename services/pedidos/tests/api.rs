@@ -268,7 +268,21 @@ async fn listing_needs_the_admin_token_and_pages_newest_first(db: PgPool) {
 
     let all = send(&router, get("/api/v1/orders?limit=200", Some(TOKEN))).await;
     assert_eq!(all.body["items"].as_array().unwrap().len(), 5);
-    for bad in ["limit=0", "limit=201", "cursor=zzz", "colour=red"] {
+    // Empty parameters, as in `?customer_id=&limit=&cursor=`, count as absent.
+    let blank = send(
+        &router,
+        get("/api/v1/orders?customer_id=&limit=&cursor=", Some(TOKEN)),
+    )
+    .await;
+    assert_eq!(blank.status, StatusCode::OK);
+    assert_eq!(blank.body["items"].as_array().unwrap().len(), 5);
+    for bad in [
+        "limit=0",
+        "limit=201",
+        "limit=ten",
+        "cursor=zzz",
+        "colour=red",
+    ] {
         let reply = send(&router, get(&format!("/api/v1/orders?{bad}"), Some(TOKEN))).await;
         assert_eq!(reply.status, StatusCode::UNPROCESSABLE_ENTITY, "{bad}");
     }
