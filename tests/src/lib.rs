@@ -204,6 +204,26 @@ impl Process {
         self.signal("-CONT");
     }
 
+    /// Starts another replica of this service: same binary, database and
+    /// settings, its own port.
+    pub async fn replica(&self) -> Result<Process> {
+        let port = free_port();
+        let mut env = self.env.clone();
+        env.insert("LISTEN_ADDR".into(), format!("127.0.0.1:{port}"));
+        let mut replica = Process {
+            name: self.name,
+            port,
+            database_url: self.database_url.clone(),
+            binary: self.binary.clone(),
+            env,
+            child: None,
+            log: self.log.with_extension(format!("{port}.log")),
+        };
+        replica.spawn()?;
+        replica.wait_ready().await?;
+        Ok(replica)
+    }
+
     /// Starts the process again with the same port, database and settings.
     pub async fn restart(&mut self) -> Result<()> {
         self.kill();

@@ -221,3 +221,59 @@ async fn no_orphan_hold_when_estoque_hangs_mid_reservation() {
     assert_eq!(order["status"], "failed");
     assert!(p.payments_of(&id).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn no_order_stuck_pending_when_one_of_two_replicas_dies_mid_saga() {
+    let mut p = Platform::start_with(quick()).await.unwrap();
+    let survivor = p.pedidos.replica().await.unwrap();
+    p.product("CAM-001", 4990, 5).await.unwrap();
+    let db = p.pedidos_db().await.unwrap();
+
+    p.pagamentos.freeze();
+    let body = order_body("c-42", &[("CAM-001", 1)], card("tok_visa"));
+    let request = {
+        let http = p.http.clone();
+        let url = format!("{}/api/v1/orders", p.pedidos.url());
+        tokio::spawn(async move { http.post(url).json(&body).send().await })
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let id: String = loop {
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT id::text FROM orders WHERE step = 'reserved'")
+                .fetch_optional(&db)
+                .await
+                .unwrap();
+        if let Some((id,)) = row {
+            break id;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the saga never reached the charge"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    p.pedidos.kill();
+    let _ = request.await;
+    p.pagamentos.thaw();
+
+    // The other replica's reconciler takes the order over without any restart.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let status = loop {
+        let order: serde_json::Value = p
+            .http
+            .get(format!("{}/api/v1/orders/{id}", survivor.url()))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if order["status"] != "pending" || Instant::now() > deadline {
+            break order["status"].clone();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(status, "confirmed");
+    assert_eq!(p.stock("CAM-001").await.unwrap(), 4);
+    assert_eq!(p.payments_of(&id).await.unwrap().len(), 1);
+}
