@@ -14,6 +14,16 @@ fn quick() -> Settings {
     }
 }
 
+/// For the crash tests: the charge waits on a frozen pagamentos for three
+/// tries of 800 ms, a window wide enough to observe and SIGKILL pedidos in,
+/// even on a loaded machine.
+fn crashable() -> Settings {
+    Settings {
+        upstream_timeout_ms: 800,
+        ..quick()
+    }
+}
+
 #[tokio::test]
 async fn no_orphan_hold_when_pagamentos_is_down() {
     let mut p = Platform::start_with(quick()).await.unwrap();
@@ -100,7 +110,7 @@ async fn a_hung_pagamentos_gives_504_and_a_late_charge_is_refunded() {
 
 #[tokio::test]
 async fn no_order_stuck_pending_after_pedidos_is_killed_between_charge_and_commit() {
-    let mut p = Platform::start_with(quick()).await.unwrap();
+    let mut p = Platform::start_with(crashable()).await.unwrap();
     p.product("CAM-001", 4990, 5).await.unwrap();
     let db = p.pedidos_db().await.unwrap();
 
@@ -224,7 +234,7 @@ async fn no_orphan_hold_when_estoque_hangs_mid_reservation() {
 
 #[tokio::test]
 async fn no_order_stuck_pending_when_one_of_two_replicas_dies_mid_saga() {
-    let mut p = Platform::start_with(quick()).await.unwrap();
+    let mut p = Platform::start_with(crashable()).await.unwrap();
     let survivor = p.pedidos.replica().await.unwrap();
     p.product("CAM-001", 4990, 5).await.unwrap();
     let db = p.pedidos_db().await.unwrap();
