@@ -28,8 +28,8 @@ async fn main() -> anyhow::Result<()> {
         db: pool.clone(),
         estoque: Estoque(Service::new("estoque", estoque, retry)),
         pagamentos: Pagamentos(Service::new("pagamentos", pagamentos, retry)),
-        // A step can take up to three calls (a commit, then release and refund).
-        lease: retry.budget(timeout) * 3 + Duration::from_secs(1),
+        // One call with all its tries, plus a margin; renewed before every call.
+        lease: retry.budget(timeout) + Duration::from_secs(1),
     };
     let state = AppState {
         db: pool.clone(),

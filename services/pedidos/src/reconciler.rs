@@ -62,8 +62,9 @@ impl Reconciler {
         }
         let mut handled = 0;
         loop {
-            let ids =
-                repo::claim_unfinished(&self.saga.db, self.after, self.saga.lease, BATCH).await?;
+            // Settling or cancelling makes up to three calls without renewing the lease.
+            let lease = self.saga.lease * 3;
+            let ids = repo::claim_unfinished(&self.saga.db, self.after, lease, BATCH).await?;
             if ids.is_empty() {
                 return Ok(handled);
             }

@@ -52,6 +52,9 @@ const FINISH: &str = concat!(
     columns!()
 );
 
+const RENEW_LEASE: &str = "UPDATE orders SET lease_until = now() + make_interval(secs => $2) \
+     WHERE id = $1 AND status = 'pending'";
+
 const SET_COMPENSATION: &str = "UPDATE orders SET compensation_pending = $2, \
              payment_id = COALESCE($3, payment_id), payment_status = COALESCE($4, payment_status), \
              updated_at = CASE WHEN $2 THEN updated_at ELSE now() END \
@@ -254,6 +257,19 @@ pub async fn record_charged(
     )
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Extends the lease of a `pending` order by `lease` from now.
+pub async fn renew_lease(db: &PgPool, id: Uuid, lease: Duration) -> Result<(), sqlx::Error> {
+    db::instrument(
+        RENEW_LEASE,
+        sqlx::query(RENEW_LEASE)
+            .bind(id)
+            .bind(secs(lease))
+            .execute(db),
+    )
+    .await?;
+    Ok(())
 }
 
 /// How a saga ended, as it is written to the order.

@@ -28,9 +28,10 @@ pub struct Saga {
     pub db: PgPool,
     pub estoque: Estoque,
     pub pagamentos: Pagamentos,
-    /// How long a driver owns an order after each recorded step: longer than
-    /// one upstream call with all its retries, so the reconciler never steps
-    /// in while a live request is still waiting on estoque or pagamentos.
+    /// How long a driver owns an order after each recorded step (and before
+    /// each compensating call): longer than one upstream call with all its
+    /// retries, so the reconciler never steps in while a live request is
+    /// still waiting on estoque or pagamentos.
     pub lease: Duration,
 }
 
@@ -92,7 +93,7 @@ impl Saga {
                     let line = price.and_then(|p| p.checked_mul(item.quantity));
                     let Some(sum) = line.and_then(|l| total.checked_add(l)) else {
                         // estoque answered without a usable price: undo the hold and fail.
-                        let released = self.estoque.release(order.id).await.is_ok();
+                        let released = self.release_hold(order.id).await;
                         let err = CallError::Unexpected(format!(
                             "estoque gave no usable price for {}",
                             item.sku
@@ -127,7 +128,7 @@ impl Saga {
             }
             Err(err) => {
                 // The hold may exist (a timeout is no proof it does not): release it.
-                let released = self.estoque.release(order.id).await.is_ok();
+                let released = self.release_hold(order.id).await;
                 self.failed(order, &err, !released, None).await
             }
         }
@@ -154,7 +155,7 @@ impl Saga {
                 })
             }
             Ok(Charge::Declined { id, reason }) => {
-                let released = self.estoque.release(order.id).await.is_ok();
+                let released = self.release_hold(order.id).await;
                 let mut f = failure(
                     "payment_declined",
                     format!("the payment was declined: {reason}"),
@@ -172,7 +173,7 @@ impl Saga {
             Ok(Charge::Other { id, status }) => {
                 // The first payment of this order was already refunded by an
                 // earlier compensation: the order cannot go on.
-                let released = self.estoque.release(order.id).await.is_ok();
+                let released = self.release_hold(order.id).await;
                 let err = CallError::Unexpected(format!("the order's payment is already {status}"));
                 self.failed(order, &err, !released, Some((id, status)))
                     .await
@@ -180,7 +181,7 @@ impl Saga {
             Err(err) => {
                 // Whether pagamentos charged is unknown: release the hold now and
                 // leave the order for the reconciler to find and refund a charge.
-                let _ = self.estoque.release(order.id).await;
+                self.release_hold(order.id).await;
                 self.failed(order, &err, true, None).await
             }
         }
@@ -201,7 +202,9 @@ impl Saga {
         };
         // The sale cannot be completed: give the stock back (the commit may
         // have happened if it timed out) and refund the approved charge.
+        self.renew_lease(order.id).await;
         let stock_back = self.estoque.return_stock(order.id).await.is_ok();
+        self.renew_lease(order.id).await;
         let refunded = match &payment_id {
             Some(id) => self.pagamentos.refund(id).await.is_ok(),
             None => true,
@@ -211,6 +214,20 @@ impl Saga {
             .map(|id| (id, "refunded".to_owned()));
         self.failed(order, &err, !(stock_back && refunded), payment)
             .await
+    }
+
+    /// Keeps the order leased to this driver for one more call, so the
+    /// reconciler does not step in while a compensation is under way.
+    async fn renew_lease(&self, id: Uuid) {
+        if let Err(err) = repo::renew_lease(&self.db, id, self.lease).await {
+            tracing::warn!(order_id = %id, error = %err, "could not renew the lease");
+        }
+    }
+
+    /// Releases the order's hold (if any); true when estoque confirmed it.
+    async fn release_hold(&self, id: Uuid) -> bool {
+        self.renew_lease(id).await;
+        self.estoque.release(id).await.is_ok()
     }
 
     async fn failed(
