@@ -127,9 +127,11 @@ impl Saga {
                     .await
             }
             Err(err) => {
-                // The hold may exist (a timeout is no proof it does not): release it.
-                let released = self.release_hold(order.id).await;
-                self.failed(order, &err, !released, None).await
+                // The hold may exist (a timeout is no proof it does not), or be
+                // made later by a request estoque still has queued: release it
+                // now, and leave the order for the reconciler to release again.
+                self.release_hold(order.id).await;
+                self.failed(order, &err, true, None).await
             }
         }
     }
