@@ -1,11 +1,10 @@
-//! The pedidos binary: config, telemetry, pool and migrations, reconciler, then serve.
+//! The pedidos binary: config → telemetry → pool and migrations → reconciler → serve.
 
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Parser;
 use loja_runtime::upstream::Upstream;
-use loja_runtime::{Readiness, db, server, telemetry};
+use loja_runtime::{Readiness, db, healthcheck, server, telemetry};
 use pedidos::clients::{Estoque, Pagamentos, RetryPolicy, Service};
 use pedidos::reconciler::Reconciler;
 use pedidos::saga::Saga;
@@ -13,6 +12,7 @@ use pedidos::{AppState, Config, MIGRATOR, SERVICE, app};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    healthcheck::exit_if_requested();
     let config = Config::parse();
     let telemetry = telemetry::init(SERVICE, &config.common)?;
     let pool = db::connect(&config.database, &MIGRATOR, Duration::from_secs(60)).await?;
@@ -52,20 +52,9 @@ async fn main() -> anyhow::Result<()> {
         }),
     );
 
-    let listener = tokio::net::TcpListener::bind(config.common.listen_addr)
-        .await
-        .with_context(|| format!("binding {}", config.common.listen_addr))?;
-    tracing::info!(addr = %config.common.listen_addr, "pedidos listening");
-    let result = server::serve(
-        listener,
-        app(state.clone()),
-        state.readiness.clone(),
-        server::shutdown_signal(),
-        config.common.shutdown_timeout(),
-    )
-    .await;
+    let result = server::run(&config.common, app(state.clone()), state.readiness.clone()).await;
     let _ = stop_tx.send(());
     let _ = reconciler.await;
     telemetry.shutdown().await;
-    result.context("serving HTTP")
+    result
 }
