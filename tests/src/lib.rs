@@ -234,8 +234,14 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
-        // A frozen process would ignore nothing but SIGKILL anyway.
+        // SIGKILL works on a frozen process too.
         self.kill();
+        // The log is kept for a failed test, and its path told.
+        if std::thread::panicking() {
+            eprintln!("{} log: {}", self.name, self.log.display());
+        } else {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
 
