@@ -369,6 +369,44 @@ impl Platform {
         Ok(sqlx::PgPool::connect(&self.pedidos.database_url).await?)
     }
 
+    /// Waits until pedidos' database shows an order at saga `step` and
+    /// returns its id: how a test catches the saga at an exact point.
+    pub async fn wait_for_step(&self, db: &sqlx::PgPool, step: &str) -> Result<String> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let id: Option<String> = sqlx::query_scalar(
+                "SELECT id::text FROM orders WHERE step = $1 AND status = 'pending'",
+            )
+            .bind(step)
+            .fetch_optional(db)
+            .await?;
+            if let Some(id) = id {
+                return Ok(id);
+            }
+            if Instant::now() > deadline {
+                bail!("no order reached step {step}");
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Sends `POST /api/v1/orders` on a task of its own, for a test that kills
+    /// pedidos while the request runs.
+    pub fn order_in_background(
+        &self,
+        body: &Value,
+        key: Option<&str>,
+    ) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
+        let mut req = self
+            .http
+            .post(format!("{}/api/v1/orders", self.pedidos.url()))
+            .json(body);
+        if let Some(key) = key {
+            req = req.header("idempotency-key", key);
+        }
+        tokio::spawn(req.send())
+    }
+
     /// Creates a product in estoque.
     pub async fn product(&self, sku: &str, price_cents: i64, stock: i64) -> Result<()> {
         let r = self
