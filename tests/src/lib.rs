@@ -1,7 +1,8 @@
 //! Helpers for the cross-service tests: build the service binaries once,
-//! start real estoque, pagamentos and pedidos processes on free loopback
-//! ports, each with a fresh database, following the env-var contract, and
-//! kill them when the test ends, however it ends.
+//! start real estoque, pagamentos and pedidos processes (and, when a test
+//! asks, the api-gateway in front of them) on free loopback ports, each with a
+//! fresh database, following the env-var contract, and kill them when the
+//! test ends, however it ends.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -72,7 +73,7 @@ fn build() -> Result<PathBuf> {
     if !status.success() {
         bail!("cargo build of the services failed");
     }
-    for name in ["estoque", "pagamentos", "pedidos"] {
+    for name in ["estoque", "pagamentos", "pedidos", "api-gateway"] {
         if !dir.join(name).exists() {
             bail!("{} was not built into {}", name, dir.display());
         }
@@ -362,6 +363,40 @@ impl Platform {
                 .build()?,
             databases,
         })
+    }
+
+    /// Starts the api-gateway in front of the three services, routing the
+    /// public prefixes as `loja.toml` does.
+    pub async fn gateway(&self) -> Result<Process> {
+        let port = free_port();
+        let env: HashMap<String, String> = [
+            ("LISTEN_ADDR", format!("127.0.0.1:{port}")),
+            (
+                "GATEWAY_ROUTES",
+                "/api/v1/orders=pedidos,/api/v1/payments=pagamentos,/api/v1/products=estoque"
+                    .to_owned(),
+            ),
+            ("PEDIDOS_URL", self.pedidos.url()),
+            ("PAGAMENTOS_URL", self.pagamentos.url()),
+            ("ESTOQUE_URL", self.estoque.url()),
+            ("LOG_LEVEL", "info".to_owned()),
+            ("SHUTDOWN_TIMEOUT_SECS", "2".to_owned()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        let mut gateway = Process {
+            name: "api-gateway",
+            port,
+            database_url: String::new(),
+            binary: self.pedidos.binary.with_file_name("api-gateway"),
+            env,
+            child: None,
+            log: self.pedidos.log.with_extension("gateway.log"),
+        };
+        gateway.spawn()?;
+        gateway.wait_ready().await?;
+        Ok(gateway)
     }
 
     /// A connection pool to pedidos' own database, to observe saga progress.
