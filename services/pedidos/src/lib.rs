@@ -5,6 +5,7 @@ pub mod clients;
 pub mod config;
 pub mod error;
 pub mod idempotency;
+pub mod metrics;
 pub mod model;
 pub mod orders;
 pub mod reconciler;

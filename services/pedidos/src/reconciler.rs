@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use crate::error::Error;
 use crate::idempotency;
+use crate::metrics;
 use crate::model::Status;
 use crate::repo;
 use crate::saga::Saga;
@@ -89,6 +90,17 @@ impl Reconciler {
         let Some(order) = repo::get(&self.saga.db, id).await? else {
             return Ok(());
         };
+        let action = if order.status == Status::Pending {
+            "resumed"
+        } else if order.cancel_requested {
+            "cancel_finished"
+        } else {
+            "settled"
+        };
+        metrics::orders()
+            .reconciled
+            .with_label_values(&[action])
+            .inc();
         if order.status == Status::Pending {
             tracing::info!(order_id = %id, step = order.step.as_str(), "resuming an abandoned order");
             let order = self.saga.run(id).await?;

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::clients::{CallError, Charge, Commit, Estoque, Pagamentos, Reserve};
 use crate::error::Error;
 use crate::idempotency;
+use crate::metrics;
 use crate::model::{Order, OrderItem, Status, Step};
 use crate::repo::{self, Outcome};
 
@@ -275,6 +276,10 @@ impl Saga {
         idempotency::complete(&mut tx, id, status, &body).await?;
         tx.commit().await?;
         tracing::info!(order_id = %id, status = order.status.as_str(), "order finished");
+        metrics::orders()
+            .outcomes
+            .with_label_values(&[order.status.as_str()])
+            .inc();
         Ok(Progress::Finished(Box::new(order)))
     }
 
@@ -318,7 +323,14 @@ impl Saga {
             .await
             .map_err(|e| CallError::Unavailable(format!("database: {e}")))?;
         match done {
-            Some(order) => Ok(order),
+            Some(order) => {
+                tracing::info!(order_id = %order.id, "order cancelled");
+                metrics::orders()
+                    .outcomes
+                    .with_label_values(&[order.status.as_str()])
+                    .inc();
+                Ok(order)
+            }
             None => repo::get(&self.db, order.id)
                 .await
                 .ok()

@@ -96,6 +96,13 @@ async fn an_unreachable_estoque_fails_the_order_with_503_naming_it(db: PgPool) {
     assert_eq!(order.body["status"], "failed");
     assert_eq!(order.body["failure"]["code"], "upstream_unavailable");
     assert_eq!(order.body["items"][0]["sku"], "CAM-001");
+
+    let metrics = send(&router, get("/metrics", None)).await;
+    let text = String::from_utf8(metrics.raw).unwrap();
+    assert!(
+        text.contains(r#"pedidos_orders_total{status="failed"}"#),
+        "{text}"
+    );
 }
 
 #[sqlx::test(migrator = "pedidos::MIGRATOR")]
