@@ -2,6 +2,8 @@
 //! first, so `.` and `..` segments, percent-encoded or not, can never reach
 //! a path (such as `/internal/...`) that a plain request could not.
 
+use std::borrow::Cow;
+
 /// Why a path is refused. Every variant is answered 404, which tells a prober
 /// nothing about which rule fired.
 #[derive(Debug, PartialEq, Eq)]
@@ -22,16 +24,24 @@ pub fn resolve(path: &str) -> Result<String, Refused> {
     let rest = path.strip_prefix('/').ok_or(Refused::NotAbsolute)?;
     let trailing_slash = path.len() > 1 && path.ends_with('/');
     let mut segments: Vec<&str> = Vec::new();
-    let mut decoded_first: Option<Vec<u8>> = None;
+    let mut decoded_first: Option<Cow<'_, [u8]>> = None;
     for segment in rest.split('/') {
         if segment.is_empty() {
             continue;
         }
-        let decoded = percent_decode(segment);
-        if decoded.iter().any(|b| matches!(b, b'/' | b'\\' | 0)) {
+        // Most segments have no escape and need no decoded copy.
+        let decoded: Cow<'_, [u8]> = if segment.contains('%') {
+            let decoded = percent_decode(segment);
+            if decoded.iter().any(|b| matches!(b, b'/' | b'\\' | 0)) {
+                return Err(Refused::EncodedSeparator);
+            }
+            Cow::Owned(decoded)
+        } else if segment.contains('\\') {
             return Err(Refused::EncodedSeparator);
-        }
-        match decoded.as_slice() {
+        } else {
+            Cow::Borrowed(segment.as_bytes())
+        };
+        match &*decoded {
             b"." => {}
             b".." => {
                 segments.pop();

@@ -43,10 +43,9 @@ impl<W> LineLayer<W> {
     }
 
     /// Renders one line, newline included.
-    fn render(&self, event: &Event<'_>, trace_id: Option<String>) -> String {
+    fn render(&self, event: &Event<'_>, fields: Fields) -> String {
         let meta = event.metadata();
-        let mut fields = Fields::default();
-        event.record(&mut fields);
+        let trace_id = fields.trace_id;
         let now = chrono::Utc::now();
         match self.format {
             LogFormat::Text => {
@@ -106,9 +105,15 @@ where
     }
 
     fn on_event(&self, event: &Event<'_>, ctx: Context<'_, S>) {
-        let span = ctx.event_span(event).map(|span| span.id());
-        let trace_id = span.and_then(|id| self.trace_id(&id));
-        let line = self.render(event, trace_id);
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        // An event may name its trace itself (the access line does);
+        // otherwise it belongs to the trace of the span it happened in.
+        if fields.trace_id.is_none() {
+            let span = ctx.event_span(event).map(|span| span.id());
+            fields.trace_id = span.and_then(|id| self.trace_id(&id));
+        }
+        let line = self.render(event, fields);
         let _ = self
             .writer
             .make_writer_for(event.metadata())
@@ -130,6 +135,7 @@ impl<W> LineLayer<W> {
 #[derive(Default)]
 struct Fields {
     message: String,
+    trace_id: Option<String>,
     rest: Vec<(String, Value)>,
 }
 
@@ -137,6 +143,8 @@ impl Visit for Fields {
     fn record_str(&mut self, field: &Field, value: &str) {
         if field.name() == "message" {
             self.message = value.to_owned();
+        } else if field.name() == "trace_id" {
+            self.trace_id = (!value.is_empty()).then(|| value.to_owned());
         } else {
             self.rest.push((field.name().to_owned(), value.into()));
         }

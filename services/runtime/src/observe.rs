@@ -103,14 +103,14 @@ pub async fn observe(State(observe): State<Observe>, mut req: Request, next: Nex
         *response.extensions_mut() = extensions;
     }
 
+    let cx = span.context();
+    let otel_span = cx.span();
     let label = response.extensions().get::<RouteLabel>().cloned();
     let endpoint = match &label {
         Some(RouteLabel(label)) => {
             // The span has started, so its name is changed on the
             // OpenTelemetry span itself (recording `otel.name` now is ignored).
-            span.context()
-                .span()
-                .update_name(format!("{method} {label}"));
+            otel_span.update_name(format!("{method} {label}"));
             span.record("http.route", &**label);
             &**label
         }
@@ -129,14 +129,20 @@ pub async fn observe(State(observe): State<Observe>, mut req: Request, next: Nex
         status,
         elapsed.as_secs_f64(),
     );
+    // The access line is logged outside the span, naming its trace itself:
+    // as a span event it would only repeat what the span already records.
+    let sc = otel_span.span_context();
+    let trace_id = if sc.is_valid() {
+        sc.trace_id().to_string()
+    } else {
+        String::new()
+    };
     let ms = elapsed.as_secs_f64() * 1000.0;
-    span.in_scope(|| {
-        if status >= 500 {
-            tracing::warn!(target: ACCESS_TARGET, method = %method, path = %path, status, duration_ms = ms, "{method} {path} {status} {ms:.1}ms");
-        } else {
-            tracing::info!(target: ACCESS_TARGET, method = %method, path = %path, status, duration_ms = ms, "{method} {path} {status} {ms:.1}ms");
-        }
-    });
+    if status >= 500 {
+        tracing::warn!(target: ACCESS_TARGET, parent: None, trace_id, method = %method, path = %path, status, duration_ms = ms, "{method} {path} {status} {ms:.1}ms");
+    } else {
+        tracing::info!(target: ACCESS_TARGET, parent: None, trace_id, method = %method, path = %path, status, duration_ms = ms, "{method} {path} {status} {ms:.1}ms");
+    }
     response
         .headers_mut()
         .insert(X_REQUEST_ID.clone(), request_id);
