@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -38,23 +38,28 @@ pub fn start(
 ) -> Result<Vec<Instance>> {
     std::fs::create_dir_all(state.root().join("logs"))?;
     let mut started = Vec::new();
+    let mut outcome = Ok(());
     for launch in launches {
         match spawn(state, bin_dir, launch) {
-            Ok(instance) => started.push(instance),
+            Ok(child) => started.push(child),
             Err(err) => {
-                stop(state, &started, Duration::from_secs(5));
-                return Err(err);
+                outcome = Err(err);
+                break;
             }
         }
     }
-    if let Err(err) = wait_ready(state, &started, timeout) {
-        stop(state, &started, Duration::from_secs(5));
+    if outcome.is_ok() {
+        outcome = wait_ready(state, &mut started, timeout);
+    }
+    let instances: Vec<Instance> = started.into_iter().map(|(i, _)| i).collect();
+    if let Err(err) = outcome {
+        stop(state, &instances, Duration::from_secs(5));
         return Err(err);
     }
-    Ok(started)
+    Ok(instances)
 }
 
-fn spawn(state: &StateDir, bin_dir: &Path, launch: &Launch) -> Result<Instance> {
+fn spawn(state: &StateDir, bin_dir: &Path, launch: &Launch) -> Result<(Instance, Child)> {
     let binary = bin_dir.join(&launch.service);
     if !binary.is_file() {
         bail!("{} is missing: build it first", binary.display());
@@ -87,7 +92,7 @@ fn spawn(state: &StateDir, bin_dir: &Path, launch: &Launch) -> Result<Instance> 
         started_at: runstate::now(),
     };
     state.record(&instance)?;
-    Ok(instance)
+    Ok((instance, child))
 }
 
 /// PATH, HOME and the locale pass through; everything else a service reads
@@ -96,12 +101,27 @@ fn inherited_env() -> impl Iterator<Item = (String, String)> {
     std::env::vars().filter(|(k, _)| matches!(k.as_str(), "PATH" | "HOME" | "LANG" | "TZ"))
 }
 
-fn wait_ready(state: &StateDir, instances: &[Instance], timeout: Duration) -> Result<()> {
+/// Waits until every started process answers `/ready`. Exits are noticed
+/// through the child handles: right after `spawn`, a process may not have
+/// become the service's binary yet, so its `/proc` entry proves nothing.
+fn wait_ready(
+    state: &StateDir,
+    started: &mut [(Instance, Child)],
+    timeout: Duration,
+) -> Result<()> {
     let deadline = Instant::now() + timeout;
-    let mut pending: Vec<&Instance> = instances.iter().collect();
-    let total = pending.len();
+    let total = started.len();
+    let mut pending: Vec<usize> = (0..total).collect();
     while !pending.is_empty() {
-        if let Some(dead) = pending.iter().find(|i| !i.is_alive()) {
+        let mut dead = None;
+        for &n in &pending {
+            let (instance, child) = &mut started[n];
+            if matches!(child.try_wait(), Ok(Some(_))) {
+                dead = Some(instance.clone());
+                break;
+            }
+        }
+        if let Some(dead) = dead {
             bail!(
                 "{} exited during start-up; last lines of {}:\n{}",
                 dead.name(),
@@ -109,14 +129,14 @@ fn wait_ready(state: &StateDir, instances: &[Instance], timeout: Duration) -> Re
                 tail(&state.log_path(&dead.name()), 20)
             );
         }
-        pending.retain(|i| runstate::http_status(i.port, "/ready") != Some(200));
+        pending.retain(|&n| runstate::http_status(started[n].0.port, "/ready") != Some(200));
         print!("\rup: {}/{} ready", total - pending.len(), total);
         let _ = std::io::Write::flush(&mut std::io::stdout());
         if pending.is_empty() {
             break;
         }
         if Instant::now() > deadline {
-            let late = pending[0];
+            let late = &started[pending[0]].0;
             bail!(
                 "\n{} was not ready after {:?}; last lines of {}:\n{}",
                 late.name(),

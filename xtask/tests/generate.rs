@@ -158,7 +158,7 @@ fn the_environment_is_the_same_contract_on_every_target() {
     );
     assert_eq!(
         value("DATABASE_URL"),
-        "postgres://pedidos:<PEDIDOS_DB_PASSWORD>@127.0.0.1:5433/pedidos"
+        "postgres://pedidos:<PEDIDOS_DB_PASSWORD>@127.0.0.1:15432/pedidos"
     );
     assert_eq!(value("ADMIN_TOKEN"), "<ADMIN_TOKEN>");
     let single = model.service_env(
