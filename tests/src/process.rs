@@ -11,7 +11,7 @@ use anyhow::{Context, Result, bail};
 
 /// Builds the service binaries (once per test process; cargo itself makes
 /// concurrent test processes wait for one build) and returns their directory.
-pub(crate) fn binaries() -> Result<PathBuf> {
+pub fn binaries() -> Result<PathBuf> {
     static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     BUILT
         .get_or_init(|| build().map_err(|e| format!("{e:#}")))
@@ -40,6 +40,8 @@ fn build() -> Result<PathBuf> {
         "pagamentos",
         "-p",
         "pedidos",
+        "-p",
+        "api-gateway",
     ]);
     match profile {
         "debug" => {}

@@ -242,8 +242,11 @@ pub fn build_release(project: &Path, services: &[String]) -> Result<()> {
 pub struct Options {
     /// Replicas of every service: `Some(n)`, or `None` for each one's `replicas.min`.
     pub replicas: Option<u32>,
-    /// Build the release binaries first (tests that built them already skip it).
+    /// Build the release binaries into `bin_dir` first (tests that built
+    /// their own binaries skip it).
     pub build: bool,
+    /// Where the service binaries are.
+    pub bin_dir: PathBuf,
     /// Longest wait for every replica to answer `/ready`.
     pub timeout: Duration,
 }
@@ -330,7 +333,7 @@ pub fn run(project: &Path, model: &Model, state: &StateDir, options: &Options) -
             });
         }
     }
-    let instances = match start(state, &release_dir(project), &launches, options.timeout) {
+    let instances = match start(state, &options.bin_dir, &launches, options.timeout) {
         Ok(instances) => instances,
         Err(err) => {
             let _ = cluster.stop();

@@ -1,0 +1,194 @@
+//! The whole platform started by the code path of `cargo xtask up` (on free
+//! ports, in a temporary state directory) and used through the gateway only,
+//! as a client would: a shopping session end to end, then the metrics and
+//! logs an operator would look at.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use loja_tests::{card, free_port, order_body, process::binaries};
+use serde_json::{Value, json};
+use xtask::model::Model;
+use xtask::runstate::{Instance, StateDir};
+use xtask::{down, up};
+
+/// Stops everything `up` started when the test ends, passed or failed.
+struct Down(StateDir);
+
+impl Drop for Down {
+    fn drop(&mut self) {
+        let _ = down::run(&self.0, Duration::from_secs(10));
+        let _ = std::fs::remove_dir_all(self.0.root());
+    }
+}
+
+fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A trace id this test chooses, so it can be looked for in every log.
+const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_shopping_session_through_the_gateway_of_a_platform_started_like_xtask_up() -> Result<()>
+{
+    let bins = tokio::task::spawn_blocking(binaries).await??;
+    let root = project_root();
+    let mut model = Model::load(&root.join("loja.toml"))?;
+    for service in &mut model.services {
+        service.native_ports = vec![free_port()];
+    }
+    model.postgres.native_port = free_port();
+    let state = StateDir::new(std::env::temp_dir().join(format!("loja-up-{}", free_port())));
+    let _down = Down(state.clone());
+    let options = up::Options {
+        replicas: Some(1),
+        build: false,
+        bin_dir: bins,
+        timeout: Duration::from_secs(60),
+    };
+    let running = {
+        let (root, model, state) = (root.clone(), model.clone(), state.clone());
+        tokio::task::spawn_blocking(move || up::run(&root, &model, &state, &options)).await??
+    };
+    let port_of = |name: &str| -> u16 {
+        running
+            .instances
+            .iter()
+            .find(|i| i.service == name)
+            .map(|i| i.port)
+            .unwrap()
+    };
+    let gw = format!("http://127.0.0.1:{}", port_of("api-gateway"));
+    let token = running.admin_token.0.clone();
+    let http = reqwest::Client::new();
+
+    // The catalog, written with the admin token.
+    for (sku, price, stock) in [("CAM-001", 4990, 5), ("CAN-002", 1500, 1)] {
+        let r = http
+            .post(format!("{gw}/api/v1/products"))
+            .bearer_auth(&token)
+            .json(&json!({"sku": sku, "name": sku, "price_cents": price, "stock": stock}))
+            .send()
+            .await?;
+        assert_eq!(r.status(), 201, "creating {sku}: {}", r.text().await?);
+    }
+
+    // A confirmed order, in a trace this test names.
+    let body = order_body("c-42", &[("CAM-001", 2)], card("tok_visa"));
+    let send_order = |key: &'static str| {
+        http.post(format!("{gw}/api/v1/orders"))
+            .header("idempotency-key", key)
+            .header("traceparent", format!("00-{TRACE_ID}-00f067aa0ba902b7-01"))
+            .json(&body)
+            .send()
+    };
+    let first = send_order("session-1").await?;
+    assert_eq!(first.status(), 201);
+    let order: Value = first.json().await?;
+    assert_eq!(order["status"], "confirmed");
+    assert_eq!(order["total_cents"], 9980);
+
+    // The same key and body: the first response again, no second order.
+    let replay = send_order("session-1").await?;
+    assert_eq!(replay.status(), 201);
+    let replayed: Value = replay.json().await?;
+    assert_eq!(replayed["id"], order["id"]);
+
+    // Declined and out of stock.
+    let declined = http
+        .post(format!("{gw}/api/v1/orders"))
+        .json(&order_body(
+            "c-42",
+            &[("CAN-002", 1)],
+            card("tok_chargeDeclined"),
+        ))
+        .send()
+        .await?;
+    assert_eq!(declined.status(), 402);
+    let declined: Value = declined.json().await?;
+    assert_eq!(declined["code"], "payment_declined");
+    let short = http
+        .post(format!("{gw}/api/v1/orders"))
+        .json(&order_body(
+            "c-7",
+            &[("CAN-002", 2)],
+            json!({"method": "pix"}),
+        ))
+        .send()
+        .await?;
+    assert_eq!(short.status(), 409);
+    assert_eq!(short.json::<Value>().await?["code"], "insufficient_stock");
+
+    // Stock after the session: 5 - 2 sold; the declined hold was returned.
+    let stock = |sku: &'static str| {
+        let (http, gw) = (http.clone(), gw.clone());
+        async move {
+            let p: Value = http
+                .get(format!("{gw}/api/v1/products/{sku}"))
+                .send()
+                .await?
+                .json()
+                .await?;
+            anyhow::Ok(p["stock"].as_i64().context("stock")?)
+        }
+    };
+    assert_eq!(stock("CAM-001").await?, 3);
+    assert_eq!(stock("CAN-002").await?, 1);
+
+    // Cancelling returns the stock and refunds the payment.
+    let id = order["id"].as_str().context("order id")?;
+    let cancelled: Value = http
+        .post(format!("{gw}/api/v1/orders/{id}/cancel"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(stock("CAM-001").await?, 5);
+    let payment_id = order["payment"]["id"].as_str().context("payment id")?;
+    let payment: Value = http
+        .get(format!("{gw}/api/v1/payments/{payment_id}"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(payment["status"], "refunded");
+
+    // Every service counted its part of the session, by route template.
+    let expected = [
+        ("api-gateway", "endpoint=\"/api/v1/orders\""),
+        ("pedidos", "endpoint=\"/api/v1/orders\""),
+        ("estoque", "endpoint=\"/internal/reservations\""),
+        ("pagamentos", "endpoint=\"/internal/payments\""),
+    ];
+    for (service, endpoint) in expected {
+        let metrics = http
+            .get(format!("http://127.0.0.1:{}/metrics", port_of(service)))
+            .send()
+            .await?
+            .text()
+            .await?;
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("http_requests_total{") && l.contains(endpoint)),
+            "{service} did not count {endpoint}:\n{metrics}"
+        );
+    }
+
+    // The order's trace id is in the log lines of all four services.
+    for instance in &running.instances {
+        let log = std::fs::read_to_string(state.log_path(&instance.name()))?;
+        assert!(
+            log.contains(TRACE_ID),
+            "{} logged nothing for trace {TRACE_ID}:\n{}",
+            instance.name(),
+            up::tail_text(&log, 10)
+        );
+    }
+    let services: Vec<&Instance> = running.instances.iter().collect();
+    assert_eq!(services.len(), 4);
+    Ok(())
+}
