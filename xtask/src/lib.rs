@@ -3,6 +3,7 @@
 //! shared by the `cargo xtask` subcommands and their tests; and the native
 //! runtime (`up`, `down`, `status`, `logs`), `deploy` and `test`.
 
+pub mod bench;
 pub mod deploy;
 pub mod down;
 pub mod files;

@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 
 use xtask::model::Model;
 pub use xtask::project_root;
-use xtask::{deploy, down, logs, state_dir, status, up};
+use xtask::{bench, deploy, down, logs, state_dir, status, up};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Loja Veloz tasks driven by loja.toml")]
@@ -81,6 +81,27 @@ enum Command {
         #[arg(long, default_value_t = 300)]
         timeout: u64,
     },
+    /// Measure order throughput, the pgbench ceiling, gateway overhead and footprint.
+    Bench {
+        /// Concurrent connections of every load (and pgbench clients).
+        #[arg(long, default_value_t = 32)]
+        connections: u32,
+        /// Seconds of each measured run.
+        #[arg(long, default_value_t = 20)]
+        duration: u64,
+        /// Seconds of unmeasured load before each measured run.
+        #[arg(long, default_value_t = 5)]
+        warmup: u64,
+        /// Gateway URL of a platform already started by `cargo xtask up`.
+        #[arg(long)]
+        url: Option<String>,
+        /// Replicas of every service of the platform the bench starts.
+        #[arg(long, default_value_t = 1)]
+        replicas: u32,
+        /// A few seconds at low load, to check that the bench still works.
+        #[arg(long)]
+        smoke: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -124,6 +145,24 @@ fn run() -> Result<()> {
         Command::Status => status::run(&state_dir(&root)),
         Command::Logs { service, follow } => {
             logs::run(&state_dir(&root), service.as_deref(), follow)
+        }
+        Command::Bench {
+            connections,
+            duration,
+            warmup,
+            url,
+            replicas,
+            smoke,
+        } => {
+            let options = bench::Options {
+                connections,
+                duration: Duration::from_secs(duration),
+                warmup: Duration::from_secs(warmup),
+                url,
+                replicas,
+                smoke: false,
+            };
+            bench::run(&root, &if smoke { options.smoke() } else { options })
         }
         Command::Deploy {
             dry_run,

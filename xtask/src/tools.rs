@@ -1,5 +1,5 @@
-//! `cargo xtask tools`: installs the validators `cargo xtask validate` runs,
-//! skipping those already on PATH.
+//! `cargo xtask tools`: installs the validators `cargo xtask validate` runs
+//! and the load generator of `cargo xtask bench`, skipping those already on PATH.
 
 use std::process::Command;
 
@@ -19,6 +19,8 @@ const PIP: &[(&str, &str)] = &[
 const APT: &[(&str, &str)] = &[
     ("prometheus", "promtool"),
     ("docker-compose", "docker-compose"),
+    // The load generator of `cargo xtask bench`.
+    ("wrk", "wrk"),
 ];
 
 fn on_path(cmd: &str) -> bool {

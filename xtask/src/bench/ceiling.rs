@@ -1,0 +1,177 @@
+//! Measurement 2, the ceiling: the SQL of one order (`xtask/bench/order.sql`)
+//! replayed by pgbench straight against the platform's PostgreSQL server, at
+//! the same concurrency, with no HTTP and no services in between.
+//!
+//! The services keep separate databases on that one server, and a pgbench
+//! script cannot switch databases mid-transaction. Three pgbench processes,
+//! one per database, would give three unrelated rates and compete for the
+//! CPU with no notion of "one order". Instead a scratch database gets all
+//! three schemas (their table names do not collide, the migrations are the
+//! services' own files) and one script transaction is one whole order: the
+//! same statements, commits and row locks, so its rate is directly comparable
+//! with confirmed orders per second.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use serde::Serialize;
+
+use super::orders::{SKUS, STOCK, price_cents};
+
+/// The scratch database; dropped again afterwards.
+const DATABASE: &str = "bench_ceiling";
+/// Services whose migrations make up the scratch schema.
+const SERVICES: &[&str] = &["pedidos", "estoque", "pagamentos"];
+
+/// What pgbench measured.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Ceiling {
+    /// Orders (script transactions) per second.
+    pub orders_per_sec: f64,
+    pub transactions: u64,
+    pub failed: u64,
+    pub latency_avg_ms: f64,
+}
+
+/// Builds the scratch database, runs the warm-up and the measured replay,
+/// and drops the database. `server` is a superuser URL without database
+/// (`postgres://postgres@127.0.0.1:15432`).
+pub fn run(
+    root: &Path,
+    server: &str,
+    connections: u32,
+    warmup: Duration,
+    duration: Duration,
+) -> Result<Ceiling> {
+    let admin = format!("{server}/postgres");
+    let scratch = format!("{server}/{DATABASE}");
+    psql(
+        &admin,
+        &format!("DROP DATABASE IF EXISTS {DATABASE}; CREATE DATABASE {DATABASE};"),
+    )?;
+    let outcome = (|| {
+        for service in SERVICES {
+            let dir = root.join("services").join(service).join("migrations");
+            let mut files: Vec<_> = std::fs::read_dir(&dir)
+                .with_context(|| format!("reading {}", dir.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.extension().is_some_and(|e| e == "sql"))
+                .collect();
+            files.sort();
+            for file in files {
+                psql(&scratch, &std::fs::read_to_string(&file)?)
+                    .with_context(|| format!("applying {}", file.display()))?;
+            }
+        }
+        let prices: Vec<String> = (1..=SKUS)
+            .map(|n| {
+                format!(
+                    "('BENCH-{n:04}', 'Bench item {n}', {}, {STOCK}, {STOCK})",
+                    price_cents(n)
+                )
+            })
+            .collect();
+        psql(
+            &scratch,
+            &format!(
+                "INSERT INTO products (sku, name, price_cents, available, received) VALUES {};\nVACUUM ANALYZE;",
+                prices.join(",\n")
+            ),
+        )?;
+        if !warmup.is_zero() {
+            pgbench(root, &scratch, connections, warmup)?;
+        }
+        pgbench(root, &scratch, connections, duration)
+    })();
+    let dropped = psql(&admin, &format!("DROP DATABASE IF EXISTS {DATABASE};"));
+    let ceiling = outcome?;
+    dropped?;
+    Ok(ceiling)
+}
+
+fn psql(url: &str, sql: &str) -> Result<()> {
+    let out = Command::new("psql")
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-X"])
+        .arg(url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(sql.as_bytes())?;
+            child.wait_with_output()
+        })
+        .context("running psql")?;
+    if !out.status.success() {
+        bail!("psql: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
+}
+
+fn pgbench(root: &Path, url: &str, connections: u32, duration: Duration) -> Result<Ceiling> {
+    let script = root.join("xtask/bench/order.sql");
+    let out = Command::new("pgbench")
+        .args(["-n", "-M", "prepared"])
+        .args(["-c", &connections.to_string()])
+        .args(["-j", &connections.clamp(1, 2).to_string()])
+        .args(["-T", &duration.as_secs().max(1).to_string()])
+        .args(["-D", &format!("skus={SKUS}"), "-f"])
+        .arg(&script)
+        .arg(url)
+        .output()
+        .context("running pgbench (it comes with the PostgreSQL client package)")?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "pgbench failed: {}\n{}",
+            stdout.trim(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    parse(&stdout).with_context(|| format!("reading pgbench's report:\n{stdout}"))
+}
+
+/// The figures of pgbench's summary.
+pub fn parse(stdout: &str) -> Result<Ceiling> {
+    let value = |prefix: &str| -> Option<f64> {
+        stdout.lines().find_map(|l| {
+            l.trim()
+                .strip_prefix(prefix)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+    };
+    Ok(Ceiling {
+        orders_per_sec: value("tps = ").context("no tps line")?,
+        transactions: value("number of transactions actually processed: ")
+            .context("no transaction count")? as u64,
+        failed: value("number of failed transactions: ").unwrap_or(0.0) as u64,
+        latency_avg_ms: value("latency average = ").unwrap_or(0.0),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pgbench_summary_is_read() {
+        let out = "transaction type: order.sql\nnumber of clients: 32\n\
+                   number of transactions actually processed: 12345\n\
+                   number of failed transactions: 0 (0.000%)\n\
+                   latency average = 25.1 ms\n\
+                   initial connection time = 40.2 ms\n\
+                   tps = 617.25 (without initial connection time)\n";
+        let c = parse(out).unwrap();
+        assert_eq!(c.transactions, 12345);
+        assert_eq!(c.failed, 0);
+        assert_eq!(c.orders_per_sec, 617.25);
+        assert_eq!(c.latency_avg_ms, 25.1);
+        assert!(parse("nothing").is_err());
+    }
+}

@@ -1,0 +1,282 @@
+//! `cargo xtask bench`: order throughput and latency through the gateway, the
+//! pgbench ceiling of the same SQL, the gateway's overhead on reads, and the
+//! footprint, in one run on one machine. The platform runs natively (release
+//! builds, started by `up`'s code path on free ports in a temporary state
+//! directory), or is one already started by `cargo xtask up` (`--url`).
+//! Results go to `<target>/bench/<timestamp>-<rev>.json` and a table to stdout.
+
+mod ceiling;
+mod footprint;
+mod gateway;
+mod http;
+mod orders;
+mod report;
+mod wrk;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+
+use crate::model::Model;
+use crate::postgres::{Cluster, free_port};
+use crate::runstate::{Instance, StateDir};
+use crate::{down, up};
+
+/// What `cargo xtask bench` was asked for.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Concurrent connections of every load (and pgbench clients).
+    pub connections: u32,
+    /// Length of each measured run.
+    pub duration: Duration,
+    /// Unmeasured load before each measured run.
+    pub warmup: Duration,
+    /// Base URL of the gateway of a platform already started by `cargo xtask up`.
+    pub url: Option<String>,
+    /// Replicas of every service when the bench starts the platform.
+    pub replicas: u32,
+    /// A few seconds at low load: checks that the bench works, measures nothing.
+    pub smoke: bool,
+}
+
+impl Options {
+    /// The settings of `--smoke`.
+    pub fn smoke(mut self) -> Self {
+        self.connections = self.connections.min(4);
+        self.duration = Duration::from_secs(2);
+        self.warmup = Duration::from_secs(1);
+        self.smoke = true;
+        self
+    }
+}
+
+/// The platform under load.
+struct Platform {
+    gateway: String,
+    instances: Vec<Instance>,
+    admin_token: String,
+    /// Superuser URL of its PostgreSQL server, without database.
+    postgres: Option<String>,
+    state: StateDir,
+    bin_dir: PathBuf,
+    /// Started by the bench: stopped and removed at the end.
+    owned: bool,
+}
+
+impl Drop for Platform {
+    fn drop(&mut self) {
+        if self.owned {
+            let _ = down::run(&self.state, Duration::from_secs(10));
+            let _ = std::fs::remove_dir_all(self.state.root());
+        }
+    }
+}
+
+/// Runs every measurement and reports.
+pub fn run(root: &Path, options: &Options) -> Result<()> {
+    for (tool, from) in [
+        ("wrk", "`cargo xtask tools`"),
+        ("pgbench", "the PostgreSQL client package"),
+    ] {
+        if Command::new(tool).arg("--version").output().is_err() {
+            bail!("`{tool}` is not on PATH: install it ({from})");
+        }
+    }
+    let model = Model::load(&root.join("loja.toml"))?;
+    let platform = match &options.url {
+        None => start(root, &model, options)?,
+        Some(url) => attach(root, &model, url)?,
+    };
+    let target_dir = up::release_dir(root)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| root.join("target"));
+    let unix = crate::runstate::now();
+    let mut report = report::Report {
+        timestamp: report::timestamp(unix),
+        git_revision: git_revision(root),
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        smoke: options.smoke,
+        connections: options.connections,
+        duration_secs: options.duration.as_secs(),
+        warmup_secs: options.warmup.as_secs(),
+        orders: Default::default(),
+        ceiling: None,
+        reads: None,
+        memory: Vec::new(),
+        startup: Vec::new(),
+        generate: None,
+        targets: Vec::new(),
+    };
+
+    println!("bench: seeding {} products", orders::SKUS);
+    orders::seed(&platform.gateway, &platform.admin_token)?;
+    println!("bench: orders through the gateway");
+    report.orders = orders::run(
+        root,
+        &platform.gateway,
+        options.connections,
+        options.warmup,
+        options.duration,
+        &format!("bench-{unix}"),
+    )?;
+    match &platform.postgres {
+        Some(server) => {
+            println!("bench: pgbench ceiling");
+            report.ceiling = Some(ceiling::run(
+                root,
+                server,
+                options.connections,
+                options.warmup,
+                options.duration,
+            )?);
+        }
+        None => println!("bench: no PostgreSQL of `cargo xtask up` found, ceiling skipped"),
+    }
+    match platform.instances.iter().find(|i| i.service == "estoque") {
+        Some(estoque) => {
+            println!("bench: product reads, gateway and direct");
+            report.reads = Some(gateway::run(
+                root,
+                &platform.gateway,
+                &format!("http://127.0.0.1:{}", estoque.port),
+                options.connections,
+                options.warmup,
+                options.duration,
+            )?);
+        }
+        None => println!("bench: no estoque replica of `cargo xtask up` found, read path skipped"),
+    }
+    println!("bench: footprint");
+    report.memory = footprint::memory(&platform.instances);
+    let samples = if options.smoke { 1 } else { 3 };
+    report.startup = footprint::startup(
+        &platform.state,
+        &platform.bin_dir,
+        &platform.instances,
+        samples,
+    )?;
+    report.generate = Some(footprint::gen_time(
+        root,
+        if options.smoke { 1 } else { 5 },
+    )?);
+    drop(platform);
+
+    report.evaluate();
+    let path = report.write(&target_dir.join("bench"))?;
+    println!("\n{}", report.table());
+    println!("bench: figures in {}", path.display());
+    if options.smoke {
+        smoke_check(&report)?;
+    }
+    Ok(())
+}
+
+/// A smoke run passes when every part produced figures and nothing failed.
+fn smoke_check(report: &report::Report) -> Result<()> {
+    let o = &report.orders;
+    if o.rate(201) <= 0.0 || o.errors(201) > 0 {
+        bail!(
+            "smoke: orders did not all succeed: {:?}, {} socket errors",
+            o.statuses,
+            o.socket_errors
+        );
+    }
+    if let Some(c) = &report.ceiling
+        && (c.transactions == 0 || c.failed > 0)
+    {
+        bail!("smoke: the pgbench replay failed: {c:?}");
+    }
+    if let Some(r) = &report.reads
+        && (r.gateway.errors(200) > 0 || r.direct.errors(200) > 0 || r.direct.rate(200) <= 0.0)
+    {
+        bail!("smoke: product reads failed");
+    }
+    Ok(())
+}
+
+/// Builds the release binaries and starts the platform the way `up` does, on
+/// free ports, in a temporary state directory of its own.
+fn start(root: &Path, model: &Model, options: &Options) -> Result<Platform> {
+    let mut model = model.clone();
+    for service in &mut model.services {
+        service.native_ports = (0..options.replicas.max(1))
+            .map(|_| free_port())
+            .collect::<Result<_>>()?;
+    }
+    model.postgres.native_port = free_port()?;
+    let state =
+        StateDir::new(std::env::temp_dir().join(format!("loja-bench-{}", std::process::id())));
+    let bin_dir = up::release_dir(root);
+    let up_options = up::Options {
+        replicas: Some(options.replicas.max(1)),
+        build: true,
+        bin_dir: bin_dir.clone(),
+        timeout: Duration::from_secs(60),
+    };
+    let mut platform = Platform {
+        gateway: String::new(),
+        instances: Vec::new(),
+        admin_token: String::new(),
+        postgres: Some(format!(
+            "postgres://postgres@127.0.0.1:{}",
+            model.postgres.native_port
+        )),
+        state: state.clone(),
+        bin_dir,
+        owned: true,
+    };
+    let running = up::run(root, &model, &state, &up_options)?;
+    let gateway = running
+        .instances
+        .iter()
+        .find(|i| i.service == model.project.gateway)
+        .context("the gateway did not start")?;
+    platform.gateway = format!("http://127.0.0.1:{}", gateway.port);
+    platform.instances = running.instances;
+    platform.admin_token = running.admin_token.0;
+    Ok(platform)
+}
+
+/// The platform `cargo xtask up` started in this checkout, loaded at `url`.
+fn attach(root: &Path, model: &Model, url: &str) -> Result<Platform> {
+    http::authority(url)?;
+    let state = crate::state_dir(root);
+    let instances: Vec<Instance> = state
+        .instances()?
+        .into_iter()
+        .filter(Instance::is_alive)
+        .collect();
+    let cluster = Cluster::new(state.postgres_dir(), model.postgres.native_port);
+    Ok(Platform {
+        gateway: url.trim_end_matches('/').to_owned(),
+        instances,
+        admin_token: state.admin_token(root)?.0,
+        postgres: cluster
+            .is_running()
+            .then(|| format!("postgres://postgres@127.0.0.1:{}", cluster.port())),
+        state,
+        bin_dir: up::release_dir(root),
+        owned: false,
+    })
+}
+
+/// The short hash of HEAD, with `-dirty` when the tree has changes.
+fn git_revision(root: &Path) -> String {
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(root)
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+    };
+    let rev = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    match git(&["status", "--porcelain", "--untracked-files=no"]) {
+        Some(changes) if !changes.is_empty() => format!("{rev}-dirty"),
+        _ => rev,
+    }
+}
