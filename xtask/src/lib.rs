@@ -4,9 +4,11 @@
 //! runtime (`up`, `down`, `status`, `logs`), `deploy` and `test`.
 
 pub mod bench;
+pub mod compose;
 pub mod deploy;
 pub mod down;
 pub mod files;
+pub mod images;
 pub mod logs;
 pub mod model;
 pub mod postgres;

@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 
 use xtask::model::Model;
 pub use xtask::project_root;
-use xtask::{bench, deploy, down, logs, state_dir, status, up};
+use xtask::{bench, compose, deploy, down, images, logs, state_dir, status, up};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Loja Veloz tasks driven by loja.toml")]
@@ -38,23 +38,50 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Start the platform as local processes; it runs until `down`.
+    /// Start the platform as local processes (or, with --compose, as the
+    /// generated compose stack); it runs until `down`.
     Up {
         /// Replicas of every service; without a number, each service's `replicas.min`.
         #[arg(long, num_args = 0..=1, default_missing_value = "0")]
         replicas: Option<u32>,
-        /// Use the release binaries already built.
+        /// Use the release binaries (with --compose: the images) already built.
         #[arg(long)]
         no_build: bool,
-        /// Seconds to wait for every replica to be ready.
-        #[arg(long, default_value_t = 60)]
-        timeout: u64,
+        /// Seconds to wait for every replica to be ready [default: 60, 300 with --compose].
+        #[arg(long)]
+        timeout: Option<u64>,
+        /// Build the images and start generated/docker-compose.yml on the Docker engine.
+        #[arg(long, conflicts_with = "replicas")]
+        compose: bool,
     },
     /// Stop what `up` started (gracefully, then forcibly); data is kept.
     Down {
         /// Seconds each process gets to drain before it is killed.
         #[arg(long, default_value_t = 30)]
         grace: u64,
+        /// Stop the compose stack `up --compose` started.
+        #[arg(long)]
+        compose: bool,
+    },
+    /// Build the static service binaries and their images from the generated Dockerfiles.
+    Images {
+        /// Use the static binaries already built.
+        #[arg(long)]
+        no_build: bool,
+    },
+    /// Run the generated compose stack on the Docker engine, place an order
+    /// through it, check the containers' hardening, take it down.
+    ComposeCheck {
+        /// Swap PostgreSQL and Prometheus for stand-ins built locally
+        /// (tests/compose) and leave Jaeger out: for machines that cannot pull images.
+        #[arg(long)]
+        stand_ins: bool,
+        /// Use the service images already built.
+        #[arg(long)]
+        no_build: bool,
+        /// Seconds to wait for every container to be ready.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
     },
     /// Show each process `up` started: port, readiness, uptime.
     Status,
@@ -123,9 +150,23 @@ fn run() -> Result<()> {
         Command::Tools => tools::run(),
         Command::Test { args } => xtask::test::run(&args),
         Command::Up {
+            compose: true,
+            no_build,
+            timeout,
+            ..
+        } => {
+            let model = Model::load(&root.join("loja.toml"))?;
+            let options = compose::UpOptions {
+                build: !no_build,
+                timeout: Duration::from_secs(timeout.unwrap_or(300)),
+            };
+            compose::up(&root, &model, &options)
+        }
+        Command::Up {
             replicas,
             no_build,
             timeout,
+            compose: false,
         } => {
             let model = Model::load(&root.join("loja.toml"))?;
             let state = state_dir(&root);
@@ -135,13 +176,33 @@ fn run() -> Result<()> {
                     .unwrap_or(Some(1)),
                 build: !no_build,
                 bin_dir: up::release_dir(&root),
-                timeout: Duration::from_secs(timeout),
+                timeout: Duration::from_secs(timeout.unwrap_or(60)),
             };
             let running = up::run(&root, &model, &state, &options)?;
             up::print_summary(&model, &state, &running);
             Ok(())
         }
-        Command::Down { grace } => down::run(&state_dir(&root), Duration::from_secs(grace)),
+        Command::Down { compose: true, .. } => {
+            compose::down(&root, &Model::load(&root.join("loja.toml"))?)
+        }
+        Command::Down { grace, .. } => down::run(&state_dir(&root), Duration::from_secs(grace)),
+        Command::Images { no_build } => {
+            let model = Model::load(&root.join("loja.toml"))?;
+            images::run(&root, &model, &images::Options { no_build }).map(drop)
+        }
+        Command::ComposeCheck {
+            stand_ins,
+            no_build,
+            timeout,
+        } => {
+            let model = Model::load(&root.join("loja.toml"))?;
+            let options = compose::check::Options {
+                stand_ins,
+                no_build,
+                timeout: Duration::from_secs(timeout),
+            };
+            compose::check::run(&root, &model, &options)
+        }
         Command::Status => status::run(&state_dir(&root)),
         Command::Logs { service, follow } => {
             logs::run(&state_dir(&root), service.as_deref(), follow)

@@ -1,0 +1,263 @@
+//! `cargo xtask images`: the service images from the generated Dockerfiles.
+//! The binaries are built statically on the host and each Dockerfile's only
+//! stage (`FROM scratch`) copies one in, so building an image pulls nothing
+//! and needs no compiler inside Docker; the same Dockerfiles serve machines
+//! that can pull images and machines that cannot.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, bail};
+
+use crate::model::Model;
+
+/// The target the static binaries are built for (the Dockerfiles copy from
+/// `target/<TRIPLE>/release/`).
+pub const TRIPLE: &str = "x86_64-unknown-linux-gnu";
+
+/// What `cargo xtask images` was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Use the static binaries already built.
+    pub no_build: bool,
+}
+
+/// One built image.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub service: String,
+    pub image: String,
+    pub bytes: u64,
+    pub user: String,
+}
+
+/// `registry/image_prefix/service:tag`, the name the compose file and the
+/// manifests use.
+pub fn image_name(model: &Model, service: &str) -> String {
+    let p = &model.project;
+    format!("{}/{}/{service}:{}", p.registry, p.image_prefix, p.tag)
+}
+
+/// Where cargo puts the static release binaries.
+pub fn static_dir(project: &Path) -> PathBuf {
+    crate::up::release_dir(project)
+        .parent()
+        .expect("the release directory has a parent")
+        .join(TRIPLE)
+        .join("release")
+}
+
+/// Builds the static binaries (unless asked not to), then one image per
+/// service, tagged as `loja.toml` names it; prints each image's size and user.
+pub fn run(project: &Path, model: &Model, options: &Options) -> Result<Vec<Built>> {
+    let services: Vec<String> = model.services.iter().map(|s| s.name.clone()).collect();
+    if !options.no_build {
+        build_static(project, &services)?;
+    }
+    let bin_dir = static_dir(project);
+    let mut built = Vec::new();
+    for svc in &model.services {
+        let binary = bin_dir.join(&svc.name);
+        check_static(&binary)?;
+        let image = image_name(model, &svc.name);
+        let context = stage(project, &svc.name, &binary)?;
+        let dockerfile = project
+            .join("generated/docker")
+            .join(format!("{}.Dockerfile", svc.name));
+        println!("images: building {image}");
+        docker_build(&dockerfile, &image, &context)?;
+        let (bytes, user) = inspect(&image)?;
+        built.push(Built {
+            service: svc.name.clone(),
+            image,
+            bytes,
+            user,
+        });
+    }
+    print_table(&built);
+    Ok(built)
+}
+
+/// `cargo build --release --target TRIPLE` with `+crt-static`. RUSTFLAGS
+/// reach only the target's crates when `--target` is given, so build scripts
+/// and the host's release build are left alone.
+fn build_static(project: &Path, services: &[String]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let rustflags = match std::env::var("RUSTFLAGS") {
+        Ok(flags) if !flags.trim().is_empty() => format!("{flags} -C target-feature=+crt-static"),
+        _ => "-C target-feature=+crt-static".into(),
+    };
+    let mut cmd = Command::new(cargo);
+    cmd.args(["build", "--release", "--target", TRIPLE])
+        .env("RUSTFLAGS", rustflags)
+        .current_dir(project);
+    for s in services {
+        cmd.args(["-p", s]);
+    }
+    println!(
+        "images: building {} (release, static, {TRIPLE})",
+        services.join(", ")
+    );
+    let status = cmd.status().context("running cargo build")?;
+    if !status.success() {
+        bail!("cargo build of the static binaries failed");
+    }
+    Ok(())
+}
+
+/// Fails unless `path` is an ELF executable without a program interpreter:
+/// a dynamically linked binary would build into an image that cannot start.
+pub fn check_static(path: &Path) -> Result<()> {
+    let bytes = std::fs::read(path)
+        .with_context(|| format!("{} is missing: build it first", path.display()))?;
+    if has_interpreter(&bytes).with_context(|| format!("{} is not an ELF file", path.display()))? {
+        bail!(
+            "{} is dynamically linked; build it with RUSTFLAGS=\"-C target-feature=+crt-static\" --target {TRIPLE}",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// Whether a 64-bit little-endian ELF image has a PT_INTERP program header.
+pub fn has_interpreter(elf: &[u8]) -> Result<bool> {
+    if elf.len() < 64 || &elf[..4] != b"\x7fELF" || elf[4] != 2 || elf[5] != 1 {
+        bail!("not a 64-bit little-endian ELF file");
+    }
+    let u16_at = |at: usize| u16::from_le_bytes([elf[at], elf[at + 1]]) as usize;
+    let phoff = u64::from_le_bytes(elf[0x20..0x28].try_into()?) as usize;
+    let (entsize, count) = (u16_at(0x36), u16_at(0x38));
+    for n in 0..count {
+        let at = phoff + n * entsize;
+        let Some(header) = elf.get(at..at + 4) else {
+            bail!("program header {n} lies outside the file");
+        };
+        if u32::from_le_bytes(header.try_into()?) == 3 {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// A build context holding only the binary, at the path the Dockerfile names
+/// (the same as in the repository, which `docker-compose up --build` and a
+/// plain `docker build .` use): nothing else is sent to the engine, wherever
+/// `CARGO_TARGET_DIR` points.
+fn stage(project: &Path, service: &str, binary: &Path) -> Result<PathBuf> {
+    let context = crate::up::release_dir(project)
+        .parent()
+        .expect("the release directory has a parent")
+        .join("images")
+        .join(service);
+    let dest = context.join("target").join(TRIPLE).join("release");
+    std::fs::create_dir_all(&dest)?;
+    std::fs::copy(binary, dest.join(service))
+        .with_context(|| format!("copying {} into {}", binary.display(), dest.display()))?;
+    Ok(context)
+}
+
+/// A `docker` command; the legacy builder where the buildx plugin is missing
+/// (`docker build` fails there with BuildKit enabled).
+pub fn docker() -> Command {
+    let mut cmd = Command::new("docker");
+    if std::env::var_os("DOCKER_BUILDKIT").is_none() && !has_buildx() {
+        cmd.env("DOCKER_BUILDKIT", "0");
+    }
+    cmd
+}
+
+fn has_buildx() -> bool {
+    Command::new("docker")
+        .args(["buildx", "version"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// `docker build --file DOCKERFILE --tag IMAGE CONTEXT`, quietly unless it fails.
+pub fn docker_build(dockerfile: &Path, image: &str, context: &Path) -> Result<()> {
+    let out = docker()
+        .arg("build")
+        .arg("--file")
+        .arg(dockerfile)
+        .args(["--tag", image])
+        .arg(context)
+        .output()
+        .context("running docker build")?;
+    if !out.status.success() {
+        bail!(
+            "docker build of {image} failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+/// An image's size in bytes and its configured user.
+pub fn inspect(image: &str) -> Result<(u64, String)> {
+    let out = Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Size}} {{.Config.User}}"])
+        .arg(image)
+        .output()
+        .context("running docker image inspect")?;
+    if !out.status.success() {
+        bail!(
+            "docker image inspect {image}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (size, user) = text.trim().split_once(' ').unwrap_or((text.trim(), ""));
+    Ok((size.parse().context("image size")?, user.to_owned()))
+}
+
+/// Sizes in MB (10^6 bytes, as `docker images` shows them).
+pub fn print_table(built: &[Built]) {
+    println!("\n{:<44} {:>9}  USER", "IMAGE", "SIZE");
+    for b in built {
+        println!(
+            "{:<44} {:>6.1} MB  {}",
+            b.image,
+            b.bytes as f64 / 1e6,
+            if b.user.is_empty() { "root" } else { &b.user }
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal ELF header with one program header of type `p_type`.
+    fn elf(p_type: u32) -> Vec<u8> {
+        let mut bytes = vec![0u8; 64 + 56];
+        bytes[..6].copy_from_slice(b"\x7fELF\x02\x01");
+        bytes[0x20..0x28].copy_from_slice(&64u64.to_le_bytes());
+        bytes[0x36..0x38].copy_from_slice(&56u16.to_le_bytes());
+        bytes[0x38..0x3a].copy_from_slice(&1u16.to_le_bytes());
+        bytes[64..68].copy_from_slice(&p_type.to_le_bytes());
+        bytes
+    }
+
+    #[test]
+    fn an_interpreter_header_means_dynamic_linking() {
+        assert!(has_interpreter(&elf(3)).unwrap());
+        assert!(!has_interpreter(&elf(1)).unwrap());
+    }
+
+    #[test]
+    fn non_elf_files_and_truncated_headers_are_refused() {
+        assert!(has_interpreter(b"#!/bin/sh\necho hi\n").is_err());
+        let mut truncated = elf(1);
+        truncated[0x38..0x3a].copy_from_slice(&9u16.to_le_bytes());
+        assert!(has_interpreter(&truncated).is_err());
+    }
+
+    #[test]
+    fn this_test_binary_is_judged_like_the_services() {
+        // Test binaries are linked like the host's other binaries: whatever
+        // they are, the check must read them without error.
+        let me = std::env::current_exe().unwrap();
+        assert!(has_interpreter(&std::fs::read(me).unwrap()).is_ok());
+    }
+}
