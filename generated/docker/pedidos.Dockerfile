@@ -1,8 +1,9 @@
 # Generated from loja.toml by `cargo xtask gen`; do not edit.
 # The binary is built on the host, statically linked, so the image needs no
-# base: RUSTFLAGS="-C target-feature=+crt-static" cargo build --release
+# base and nothing is pulled: `cargo xtask images` builds it and this image.
+# By hand: RUSTFLAGS="-C target-feature=+crt-static" cargo build --release
 #   --target x86_64-unknown-linux-gnu -p pedidos
-# Build from the repository root: docker build -f generated/docker/pedidos.Dockerfile .
+# then, from the repository root: docker build -f generated/docker/pedidos.Dockerfile .
 FROM scratch
 COPY target/x86_64-unknown-linux-gnu/release/pedidos /pedidos
 USER 65532:65532
