@@ -21,6 +21,8 @@ const APT: &[(&str, &str)] = &[
     ("docker-compose", "docker-compose"),
     // The load generator of `cargo xtask bench`.
     ("wrk", "wrk"),
+    // The Debian base of the compose-check stand-ins (`compose-check --stand-ins`).
+    ("debootstrap", "debootstrap"),
 ];
 
 fn on_path(cmd: &str) -> bool {
