@@ -8,6 +8,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
 use axum::routing::get;
+use axum::serve::ListenerExt as _;
 use tokio::net::TcpListener;
 
 use crate::config::CommonConfig;
@@ -96,6 +97,10 @@ pub async fn serve(
     let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
     let draining = readiness.clone();
     let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    // Small request/response exchanges must not wait for Nagle's algorithm.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
         draining.start_draining();
