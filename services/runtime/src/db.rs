@@ -66,7 +66,7 @@ pub fn span(statement: &str) -> tracing::Span {
 /// Runs one database call as a child span (see [`span`]), the convention
 /// every service follows so that a trace shows its SQL:
 ///
-/// ```ignore
+/// ```text
 /// const FIND: &str = "SELECT sku, name FROM products WHERE sku = $1";
 /// let row = db::instrument(FIND, sqlx::query_as(FIND).bind(&sku).fetch_optional(&pool)).await?;
 /// ```

@@ -5,7 +5,7 @@
 //!
 //! Every service's `main` has the same shape:
 //!
-//! ```ignore
+//! ```text
 //! #[tokio::main]
 //! async fn main() -> anyhow::Result<()> {
 //!     loja_runtime::healthcheck::exit_if_requested(); // `estoque healthcheck` in compose
