@@ -19,6 +19,9 @@ use serde::Serialize;
 
 use crate::model::{EnvValue, Model, Service, Target};
 
+/// The template of the Prometheus configuration.
+pub const PROMETHEUS_TEMPLATE: &str = "observability/prometheus.yml.j2";
+
 /// The template of the README's generated architecture section.
 pub const ARCHITECTURE_TEMPLATE: &str = "readme/architecture.md.j2";
 
@@ -218,7 +221,13 @@ fn environment(templates: &Path) -> Environment<'static> {
 pub fn render(model: &Model, templates: &Path) -> Result<Rendered> {
     let env = environment(templates);
     let services: Vec<ServiceView> = model.services.iter().map(|s| view(model, s)).collect();
+    let scrape_targets: BTreeMap<&str, Vec<String>> = model
+        .services
+        .iter()
+        .map(|s| (s.name.as_str(), vec![format!("{}:{}", s.name, s.port)]))
+        .collect();
     let base = context! {
+        scrape_targets => Serde(&scrape_targets),
         model => Serde(model),
         project => Serde(&model.project),
         services => Serde(&services),
@@ -285,4 +294,26 @@ pub fn render(model: &Model, templates: &Path) -> Result<Rendered> {
         files,
         architecture,
     })
+}
+
+/// The Prometheus configuration of the native runtime: the same template as
+/// compose's, scraping `targets` (service name -> `host:port` of each replica).
+pub fn render_prometheus(
+    model: &Model,
+    templates: &Path,
+    targets: &BTreeMap<String, Vec<String>>,
+) -> Result<String> {
+    let env = environment(templates);
+    let services: Vec<ServiceView> = model.services.iter().map(|s| view(model, s)).collect();
+    let ctx = context! {
+        scrape_targets => Serde(targets),
+        model => Serde(model),
+        services => Serde(&services),
+    };
+    let text = env
+        .get_template(PROMETHEUS_TEMPLATE)
+        .and_then(|t| t.render(ctx))
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("rendering template {PROMETHEUS_TEMPLATE}"))?;
+    Ok(with_header("prometheus.yml", &text))
 }

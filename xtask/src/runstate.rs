@@ -25,6 +25,13 @@ pub struct Instance {
     pub port: u16,
     /// Seconds since the Unix epoch when it was started.
     pub started_at: u64,
+    /// The path that answers 200 while it is ready.
+    #[serde(default = "default_ready_path")]
+    pub ready_path: String,
+}
+
+fn default_ready_path() -> String {
+    "/ready".into()
 }
 
 impl Instance {
@@ -197,6 +204,7 @@ mod tests {
             pid: 1,
             port: 2,
             started_at: 3,
+            ready_path: "/ready".into(),
         };
         let b = Instance {
             service: "estoque".into(),
@@ -204,6 +212,7 @@ mod tests {
             pid: 4,
             port: 5,
             started_at: 6,
+            ready_path: "/-/ready".into(),
         };
         state.record(&a).unwrap();
         state.record(&b).unwrap();

@@ -19,7 +19,7 @@ pub fn run(state: &StateDir) -> Result<()> {
     for i in &instances {
         let state = if !i.is_alive() {
             "exited"
-        } else if runstate::http_status(i.port, "/ready") == Some(200) {
+        } else if runstate::http_status(i.port, &i.ready_path) == Some(200) {
             "ready"
         } else {
             "not ready"

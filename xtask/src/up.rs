@@ -17,8 +17,13 @@ use crate::runstate::{self, Instance, StateDir};
 /// One process to start.
 #[derive(Debug, Clone)]
 pub struct Launch {
-    /// Service name; also the binary's name.
+    /// Service name, such as `pedidos` (or `prometheus`).
     pub service: String,
+    /// The executable and its arguments.
+    pub program: PathBuf,
+    pub args: Vec<String>,
+    /// The path that answers 200 once the process is ready.
+    pub ready_path: String,
     /// Replica number, from 1.
     pub replica: u32,
     /// Loopback port it listens on.
@@ -27,20 +32,15 @@ pub struct Launch {
     pub env: BTreeMap<String, String>,
 }
 
-/// Starts every launch from `bin_dir`, then waits until each answers `/ready`.
+/// Starts every launch, then waits until each answers its ready path.
 /// When one fails to start or to become ready in `timeout`, its last log lines
 /// are shown and everything started here is stopped again.
-pub fn start(
-    state: &StateDir,
-    bin_dir: &Path,
-    launches: &[Launch],
-    timeout: Duration,
-) -> Result<Vec<Instance>> {
+pub fn start(state: &StateDir, launches: &[Launch], timeout: Duration) -> Result<Vec<Instance>> {
     std::fs::create_dir_all(state.root().join("logs"))?;
     let mut started = Vec::new();
     let mut outcome = Ok(());
     for launch in launches {
-        match spawn(state, bin_dir, launch) {
+        match spawn(state, launch) {
             Ok(child) => started.push(child),
             Err(err) => {
                 outcome = Err(err);
@@ -59,8 +59,8 @@ pub fn start(
     Ok(instances)
 }
 
-fn spawn(state: &StateDir, bin_dir: &Path, launch: &Launch) -> Result<(Instance, Child)> {
-    let binary = bin_dir.join(&launch.service);
+fn spawn(state: &StateDir, launch: &Launch) -> Result<(Instance, Child)> {
+    let binary = &launch.program;
     if !binary.is_file() {
         bail!("{} is missing: build it first", binary.display());
     }
@@ -71,8 +71,9 @@ fn spawn(state: &StateDir, bin_dir: &Path, launch: &Launch) -> Result<(Instance,
         .append(true)
         .open(&log_path)
         .with_context(|| format!("opening {}", log_path.display()))?;
-    let mut cmd = Command::new(&binary);
-    cmd.env_clear()
+    let mut cmd = Command::new(binary);
+    cmd.args(&launch.args)
+        .env_clear()
         .envs(inherited_env())
         .envs(&launch.env)
         .stdin(Stdio::null())
@@ -90,6 +91,7 @@ fn spawn(state: &StateDir, bin_dir: &Path, launch: &Launch) -> Result<(Instance,
         pid: child.id(),
         port: launch.port,
         started_at: runstate::now(),
+        ready_path: launch.ready_path.clone(),
     };
     state.record(&instance)?;
     Ok((instance, child))
@@ -129,7 +131,9 @@ fn wait_ready(
                 tail(&state.log_path(&dead.name()), 20)
             );
         }
-        pending.retain(|&n| runstate::http_status(started[n].0.port, "/ready") != Some(200));
+        pending.retain(|&n| {
+            runstate::http_status(started[n].0.port, &started[n].0.ready_path) != Some(200)
+        });
         print!("\rup: {}/{} ready", total - pending.len(), total);
         let _ = std::io::Write::flush(&mut std::io::stdout());
         if pending.is_empty() {
@@ -327,13 +331,17 @@ pub fn run(project: &Path, model: &Model, state: &StateDir, options: &Options) -
             };
             launches.push(Launch {
                 service: svc.name.clone(),
+                program: options.bin_dir.join(&svc.name),
+                args: Vec::new(),
+                ready_path: "/ready".into(),
                 replica: replica as u32 + 1,
                 port: svc.native_ports[replica],
                 env,
             });
         }
     }
-    let instances = match start(state, &options.bin_dir, &launches, options.timeout) {
+    launches.extend(prometheus(project, model, state, &launches, &mut notes)?);
+    let instances = match start(state, &launches, options.timeout) {
         Ok(instances) => instances,
         Err(err) => {
             let _ = cluster.stop();
@@ -345,6 +353,55 @@ pub fn run(project: &Path, model: &Model, state: &StateDir, options: &Options) -
         admin_token,
         notes,
     })
+}
+
+/// Prometheus scraping every replica, with the same rendered configuration
+/// and alert rules as compose, when a `prometheus` binary is installed.
+fn prometheus(
+    project: &Path,
+    model: &Model,
+    state: &StateDir,
+    services: &[Launch],
+    notes: &mut Vec<String>,
+) -> Result<Option<Launch>> {
+    let Some(program) = crate::postgres::which("prometheus") else {
+        notes.push(
+            "metrics: Prometheus not started, no `prometheus` binary on PATH \
+             (Debian: apt-get install prometheus); every service still serves /metrics"
+                .into(),
+        );
+        return Ok(None);
+    };
+    let mut targets: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for launch in services {
+        targets
+            .entry(launch.service.clone())
+            .or_default()
+            .push(format!("127.0.0.1:{}", launch.port));
+    }
+    let dir = state.root().join("prometheus");
+    std::fs::create_dir_all(&dir)?;
+    let config = crate::render::render_prometheus(model, &project.join("templates"), &targets)?;
+    std::fs::write(dir.join("prometheus.yml"), config)?;
+    std::fs::copy(
+        project.join("generated/observability/alerts.yml"),
+        dir.join("alerts.yml"),
+    )
+    .context("copying the alert rules: run `cargo xtask gen`")?;
+    let port = model.observability.prometheus_port;
+    Ok(Some(Launch {
+        service: "prometheus".into(),
+        program,
+        args: vec![
+            format!("--config.file={}", dir.join("prometheus.yml").display()),
+            format!("--storage.tsdb.path={}", dir.join("data").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+        ],
+        ready_path: "/-/ready".into(),
+        replica: 1,
+        port,
+        env: BTreeMap::new(),
+    }))
 }
 
 /// The collector traces go to: `OTEL_EXPORTER_OTLP_ENDPOINT` when set, else
