@@ -128,6 +128,9 @@ enum Command {
         /// A few seconds at low load, to check that the bench still works.
         #[arg(long)]
         smoke: bool,
+        /// Use the release binaries already built.
+        #[arg(long)]
+        no_build: bool,
     },
 }
 
@@ -214,6 +217,7 @@ fn run() -> Result<()> {
             url,
             replicas,
             smoke,
+            no_build,
         } => {
             let options = bench::Options {
                 connections,
@@ -221,6 +225,7 @@ fn run() -> Result<()> {
                 warmup: Duration::from_secs(warmup),
                 url,
                 replicas,
+                build: !no_build,
                 smoke: false,
             };
             bench::run(&root, &if smoke { options.smoke() } else { options })

@@ -98,6 +98,9 @@ pub fn startup(
             env.insert("LISTEN_ADDR".into(), format!("127.0.0.1:{port}"));
             let launch = Launch {
                 service: service.to_owned(),
+                program: bin_dir.join(service),
+                args: Vec::new(),
+                ready_path: "/ready".into(),
                 replica: 90 + n as u32,
                 port,
                 env: env.clone(),
@@ -112,7 +115,7 @@ pub fn startup(
                 }
                 None
             });
-            let fresh = up::start(state, bin_dir, &[launch], Duration::from_secs(30));
+            let fresh = up::start(state, &[launch], Duration::from_secs(30));
             let took = poll.join().ok().flatten();
             if let Ok(fresh) = &fresh {
                 up::stop(state, fresh, Duration::from_secs(10));

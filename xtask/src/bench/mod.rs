@@ -6,6 +6,7 @@
 //! Results go to `<target>/bench/<timestamp>-<rev>.json` and a table to stdout.
 
 mod ceiling;
+mod dbstats;
 mod footprint;
 mod gateway;
 mod http;
@@ -37,6 +38,8 @@ pub struct Options {
     pub url: Option<String>,
     /// Replicas of every service when the bench starts the platform.
     pub replicas: u32,
+    /// Build the release binaries first.
+    pub build: bool,
     /// A few seconds at low load: checks that the bench works, measures nothing.
     pub smoke: bool,
 }
@@ -103,6 +106,7 @@ pub fn run(root: &Path, options: &Options) -> Result<()> {
         duration_secs: options.duration.as_secs(),
         warmup_secs: options.warmup.as_secs(),
         orders: Default::default(),
+        per_order: None,
         ceiling: None,
         reads: None,
         memory: Vec::new(),
@@ -114,14 +118,26 @@ pub fn run(root: &Path, options: &Options) -> Result<()> {
     println!("bench: seeding {} products", orders::SKUS);
     orders::seed(&platform.gateway, &platform.admin_token)?;
     println!("bench: orders through the gateway");
-    report.orders = orders::run(
+    let run_id = format!("bench-{unix}");
+    if !options.warmup.is_zero() {
+        let warm_id = format!("{run_id}-warmup");
+        let gw = &platform.gateway;
+        orders::load(root, gw, options.connections, options.warmup, &warm_id)?;
+    }
+    let databases: Vec<String> = model.database_services().map(|s| s.snake.clone()).collect();
+    let stats = |server: &String| dbstats::snapshot(server, &databases);
+    let before = platform.postgres.as_ref().map(stats).transpose()?;
+    report.orders = orders::load(
         root,
         &platform.gateway,
         options.connections,
-        options.warmup,
         options.duration,
-        &format!("bench-{unix}"),
+        &run_id,
     )?;
+    if let (Some(server), Some(before)) = (&platform.postgres, &before) {
+        let confirmed = report.orders.statuses.get("201").copied().unwrap_or(0);
+        report.per_order = Some(dbstats::per_order(before, &stats(server)?, confirmed));
+    }
     match &platform.postgres {
         Some(server) => {
             println!("bench: pgbench ceiling");
@@ -207,12 +223,13 @@ fn start(root: &Path, model: &Model, options: &Options) -> Result<Platform> {
             .collect::<Result<_>>()?;
     }
     model.postgres.native_port = free_port()?;
+    model.observability.prometheus_port = free_port()?;
     let state =
         StateDir::new(std::env::temp_dir().join(format!("loja-bench-{}", std::process::id())));
     let bin_dir = up::release_dir(root);
     let up_options = up::Options {
         replicas: Some(options.replicas.max(1)),
-        build: true,
+        build: options.build,
         bin_dir: bin_dir.clone(),
         timeout: Duration::from_secs(60),
     };
@@ -235,7 +252,12 @@ fn start(root: &Path, model: &Model, options: &Options) -> Result<Platform> {
         .find(|i| i.service == model.project.gateway)
         .context("the gateway did not start")?;
     platform.gateway = format!("http://127.0.0.1:{}", gateway.port);
-    platform.instances = running.instances;
+    // Only the model's services: `up` may also run Prometheus.
+    platform.instances = running
+        .instances
+        .into_iter()
+        .filter(|i| model.service(&i.service).is_some())
+        .collect();
     platform.admin_token = running.admin_token.0;
     Ok(platform)
 }
@@ -247,7 +269,7 @@ fn attach(root: &Path, model: &Model, url: &str) -> Result<Platform> {
     let instances: Vec<Instance> = state
         .instances()?
         .into_iter()
-        .filter(Instance::is_alive)
+        .filter(|i| i.is_alive() && model.service(&i.service).is_some())
         .collect();
     let cluster = Cluster::new(state.postgres_dir(), model.postgres.native_port);
     Ok(Platform {

@@ -43,26 +43,23 @@ pub fn seed(gateway: &str, token: &str) -> Result<()> {
     Ok(())
 }
 
-/// The warm-up, then the measured run.
-pub fn run(
+/// One closed-loop run of orders through the gateway.
+pub fn load(
     root: &Path,
     gateway: &str,
     connections: u32,
-    warmup: Duration,
     duration: Duration,
     run_id: &str,
 ) -> Result<Load> {
-    let spec = |duration, run_id| wrk::Spec {
-        url: gateway,
-        mode: "orders",
-        connections,
-        duration,
-        run_id,
-        skus: SKUS,
-    };
-    let warmup_id = format!("{run_id}-warmup");
-    if !warmup.is_zero() {
-        wrk::run(root, &spec(warmup, &warmup_id))?;
-    }
-    wrk::run(root, &spec(duration, run_id))
+    wrk::run(
+        root,
+        &wrk::Spec {
+            url: gateway,
+            mode: "orders",
+            connections,
+            duration,
+            run_id,
+            skus: SKUS,
+        },
+    )
 }

@@ -8,6 +8,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::ceiling::Ceiling;
+use super::dbstats::PerOrder;
 use super::footprint::{Gen, Memory, Startup, median};
 use super::gateway::ReadPath;
 use super::wrk::Load;
@@ -23,6 +24,8 @@ pub struct Report {
     pub duration_secs: u64,
     pub warmup_secs: u64,
     pub orders: Load,
+    /// PostgreSQL work per confirmed order during the measured run.
+    pub per_order: Option<PerOrder>,
     pub ceiling: Option<Ceiling>,
     pub reads: Option<ReadPath>,
     pub memory: Vec<Memory>,
@@ -173,6 +176,21 @@ impl Report {
                 v.join(", ")
             },
         );
+        if let Some(p) = &self.per_order {
+            let commits: Vec<String> = p
+                .commits
+                .iter()
+                .map(|(db, n)| format!("{db} {n:.1}"))
+                .collect();
+            row("commits per order", commits.join(", "));
+            row("WAL flushes per order", format!("{:.2}", p.wal_syncs));
+            let conns: Vec<String> = p
+                .connections
+                .iter()
+                .map(|(db, n)| format!("{db} {n}"))
+                .collect();
+            row("DB connections open", conns.join(", "));
+        }
         if let Some(c) = &self.ceiling {
             row(
                 "pgbench ceiling (order SQL/s)",
