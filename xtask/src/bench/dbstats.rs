@@ -3,8 +3,9 @@
 //! `pg_stat_wal` before and after the measured order load.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
@@ -85,4 +86,25 @@ pub fn per_order(before: &Snapshot, after: &Snapshot, orders: u64) -> PerOrder {
         wal_syncs: after.wal_syncs.saturating_sub(before.wal_syncs) as f64 / orders,
         connections: after.connections.clone(),
     }
+}
+
+/// Median time of one 8 kB write plus fdatasync in `dir`, in milliseconds:
+/// the price of every durable commit on this disk, and so the floor of an
+/// order's latency, which waits for several commits one after another.
+pub fn flush_ms(dir: &Path) -> Result<f64> {
+    use std::io::Write;
+    let path = dir.join("bench-flush-probe");
+    let mut file =
+        std::fs::File::create(&path).with_context(|| format!("creating {}", path.display()))?;
+    let page = [0u8; 8192];
+    let mut samples = Vec::new();
+    for _ in 0..40 {
+        let started = Instant::now();
+        file.write_all(&page)?;
+        file.sync_data()?;
+        samples.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    drop(file);
+    std::fs::remove_file(&path)?;
+    Ok(super::footprint::median(&samples))
 }

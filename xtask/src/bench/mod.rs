@@ -6,6 +6,7 @@
 //! Results go to `<target>/bench/<timestamp>-<rev>.json` and a table to stdout.
 
 mod ceiling;
+mod cpu;
 mod dbstats;
 mod footprint;
 mod gateway;
@@ -107,6 +108,8 @@ pub fn run(root: &Path, options: &Options) -> Result<()> {
         warmup_secs: options.warmup.as_secs(),
         orders: Default::default(),
         per_order: None,
+        flush_ms: None,
+        cpu_ms_per_order: Default::default(),
         ceiling: None,
         reads: None,
         memory: Vec::new(),
@@ -127,6 +130,8 @@ pub fn run(root: &Path, options: &Options) -> Result<()> {
     let databases: Vec<String> = model.database_services().map(|s| s.snake.clone()).collect();
     let stats = |server: &String| dbstats::snapshot(server, &databases);
     let before = platform.postgres.as_ref().map(stats).transpose()?;
+    let postmaster = cpu::postmaster(&platform.state.postgres_dir().join("data"));
+    let cpu_before = cpu::snapshot(&platform.instances, postmaster);
     report.orders = orders::load(
         root,
         &platform.gateway,
@@ -134,8 +139,10 @@ pub fn run(root: &Path, options: &Options) -> Result<()> {
         options.duration,
         &run_id,
     )?;
+    let confirmed = report.orders.statuses.get("201").copied().unwrap_or(0);
+    let cpu_after = cpu::snapshot(&platform.instances, postmaster);
+    report.cpu_ms_per_order = cpu::per_order(&cpu_before, &cpu_after, confirmed);
     if let (Some(server), Some(before)) = (&platform.postgres, &before) {
-        let confirmed = report.orders.statuses.get("201").copied().unwrap_or(0);
         report.per_order = Some(dbstats::per_order(before, &stats(server)?, confirmed));
     }
     match &platform.postgres {
@@ -166,6 +173,9 @@ pub fn run(root: &Path, options: &Options) -> Result<()> {
         None => println!("bench: no estoque replica of `cargo xtask up` found, read path skipped"),
     }
     println!("bench: footprint");
+    report.flush_ms = dbstats::flush_ms(&platform.state.postgres_dir())
+        .map_err(|err| eprintln!("bench: disk flush not measured: {err:#}"))
+        .ok();
     report.memory = footprint::memory(&platform.instances);
     let samples = if options.smoke { 1 } else { 3 };
     report.startup = footprint::startup(

@@ -1,6 +1,7 @@
 //! The figures of one run: written as JSON (one file per run) and printed as
 //! a short table with each target of the issue and whether it was met.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -26,6 +27,10 @@ pub struct Report {
     pub orders: Load,
     /// PostgreSQL work per confirmed order during the measured run.
     pub per_order: Option<PerOrder>,
+    /// One 8 kB write + fdatasync on the database's disk, in ms (median).
+    pub flush_ms: Option<f64>,
+    /// CPU time (user + system) per confirmed order of each process, in ms.
+    pub cpu_ms_per_order: BTreeMap<String, f64>,
     pub ceiling: Option<Ceiling>,
     pub reads: Option<ReadPath>,
     pub memory: Vec<Memory>,
@@ -142,10 +147,10 @@ impl Report {
             if self.smoke { ", SMOKE RUN" } else { "" }
         );
         let mut row = |k: &str, v: String| {
-            let _ = writeln!(s, "| {k:<36} | {v:<40} |");
+            let _ = writeln!(s, "| {k:<36} | {v:<60} |");
         };
         row("measure", "value".into());
-        row(&"-".repeat(36), "-".repeat(40));
+        row(&"-".repeat(36), "-".repeat(60));
         row(
             "confirmed orders/s",
             format!("{:.1}", self.confirmed_per_sec()),
@@ -176,6 +181,14 @@ impl Report {
                 v.join(", ")
             },
         );
+        if !self.cpu_ms_per_order.is_empty() {
+            let cpu: Vec<String> = self
+                .cpu_ms_per_order
+                .iter()
+                .map(|(name, ms)| format!("{} {ms:.2}", name.trim_end_matches("-1")))
+                .collect();
+            row("CPU ms per order", cpu.join(", "));
+        }
         if let Some(p) = &self.per_order {
             let commits: Vec<String> = p
                 .commits
@@ -184,6 +197,9 @@ impl Report {
                 .collect();
             row("commits per order", commits.join(", "));
             row("WAL flushes per order", format!("{:.2}", p.wal_syncs));
+            if let Some(f) = self.flush_ms {
+                row("disk flush (8 kB + fdatasync)", format!("{f:.2} ms"));
+            }
             let conns: Vec<String> = p
                 .connections
                 .iter()
