@@ -33,6 +33,10 @@ pub struct Ceiling {
     pub transactions: u64,
     pub failed: u64,
     pub latency_avg_ms: f64,
+    /// CPU time of the PostgreSQL server per order, in ms (compare with the
+    /// platform's `postgres` figure: the difference is what the services'
+    /// way of talking to the database costs the server).
+    pub postgres_cpu_ms_per_order: f64,
 }
 
 /// Builds the scratch database, runs the warm-up and the measured replay,
@@ -44,6 +48,7 @@ pub fn run(
     connections: u32,
     warmup: Duration,
     duration: Duration,
+    postmaster: Option<u32>,
 ) -> Result<Ceiling> {
     let admin = format!("{server}/postgres");
     let scratch = format!("{server}/{DATABASE}");
@@ -51,7 +56,7 @@ pub fn run(
         &admin,
         &format!("DROP DATABASE IF EXISTS {DATABASE}; CREATE DATABASE {DATABASE};"),
     )?;
-    let outcome = (|| {
+    let outcome = (|| -> Result<Ceiling> {
         for service in SERVICES {
             let dir = root.join("services").join(service).join("migrations");
             let mut files: Vec<_> = std::fs::read_dir(&dir)
@@ -81,9 +86,16 @@ pub fn run(
             ),
         )?;
         if !warmup.is_zero() {
-            pgbench(root, &scratch, connections, warmup)?;
+            pgbench(root, &scratch, connections, warmup, || {})?;
         }
-        pgbench(root, &scratch, connections, duration)
+        let before = super::cpu::snapshot(&[], postmaster);
+        let mut after = before.clone();
+        let mut ceiling = pgbench(root, &scratch, connections, duration, || {
+            after.merge(super::cpu::snapshot(&[], postmaster))
+        })?;
+        let cpu = super::cpu::per_order(&before, &after, ceiling.transactions);
+        ceiling.postgres_cpu_ms_per_order = cpu.get("postgres").copied().unwrap_or(0.0);
+        Ok(ceiling)
     })();
     let dropped = psql(&admin, &format!("DROP DATABASE IF EXISTS {DATABASE};"));
     let ceiling = outcome?;
@@ -111,7 +123,14 @@ fn psql(url: &str, sql: &str) -> Result<()> {
     Ok(())
 }
 
-fn pgbench(root: &Path, url: &str, connections: u32, duration: Duration) -> Result<Ceiling> {
+/// Runs pgbench, calling `sample` every 200 ms while it runs.
+fn pgbench(
+    root: &Path,
+    url: &str,
+    connections: u32,
+    duration: Duration,
+    mut sample: impl FnMut(),
+) -> Result<Ceiling> {
     let script = root.join("xtask/bench/order.sql");
     let out = Command::new("pgbench")
         .args(["-n", "-M", "prepared"])
@@ -121,8 +140,17 @@ fn pgbench(root: &Path, url: &str, connections: u32, duration: Duration) -> Resu
         .args(["-D", &format!("skus={SKUS}"), "-f"])
         .arg(&script)
         .arg(url)
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .context("running pgbench (it comes with the PostgreSQL client package)")?;
+    // Its report is printed at the end only, so the pipes cannot fill meanwhile.
+    let mut child = out;
+    while child.try_wait()?.is_none() {
+        sample();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = child.wait_with_output()?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         bail!(
@@ -152,6 +180,7 @@ pub fn parse(stdout: &str) -> Result<Ceiling> {
             .context("no transaction count")? as u64,
         failed: value("number of failed transactions: ").unwrap_or(0.0) as u64,
         latency_avg_ms: value("latency average = ").unwrap_or(0.0),
+        postgres_cpu_ms_per_order: 0.0,
     })
 }
 

@@ -10,9 +10,22 @@ use crate::runstate::Instance;
 /// Clock ticks per second of `/proc/<pid>/stat` (USER_HZ, 100 on Linux).
 const TICKS_PER_SEC: f64 = 100.0;
 
-/// CPU ticks so far, by component (`api-gateway-1`, ..., `postgres`).
+/// CPU ticks so far, by process: `api-gateway-1`, ..., and `postgres/<pid>`
+/// for the server's processes.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot(BTreeMap<String, u64>);
+
+impl Snapshot {
+    /// Keeps the latest figure of every process seen in either snapshot, so
+    /// that samples taken while short-lived backends run still count them
+    /// after they exited.
+    pub fn merge(&mut self, later: Snapshot) {
+        for (k, v) in later.0 {
+            let e = self.0.entry(k).or_insert(0);
+            *e = (*e).max(v);
+        }
+    }
+}
 
 /// Parent pid and user+system ticks of a process.
 fn stat(pid: u32) -> Option<(u32, u64)> {
@@ -45,7 +58,9 @@ pub fn snapshot(instances: &[Instance], postmaster: Option<u32>) -> Snapshot {
         }
     }
     if let Some(pm) = postmaster {
-        let mut total = stat(pm).map_or(0, |(_, t)| t);
+        if let Some((_, ticks)) = stat(pm) {
+            out.insert(format!("postgres/{pm}"), ticks);
+        }
         for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
             let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
                 continue;
@@ -53,24 +68,23 @@ pub fn snapshot(instances: &[Instance], postmaster: Option<u32>) -> Snapshot {
             if let Some((ppid, ticks)) = stat(pid)
                 && ppid == pm
             {
-                total += ticks;
+                out.insert(format!("postgres/{pid}"), ticks);
             }
         }
-        out.insert("postgres".into(), total);
     }
     Snapshot(out)
 }
 
-/// CPU milliseconds per order of each component between two snapshots.
+/// CPU milliseconds per order of each component (every instance, and the
+/// PostgreSQL server as one) between two snapshots.
 pub fn per_order(before: &Snapshot, after: &Snapshot, orders: u64) -> BTreeMap<String, f64> {
     let orders = orders.max(1) as f64;
-    after
-        .0
-        .iter()
-        .map(|(name, t)| {
-            let was = before.0.get(name).copied().unwrap_or(0);
-            let ms = t.saturating_sub(was) as f64 / TICKS_PER_SEC * 1000.0;
-            (name.clone(), ms / orders)
-        })
-        .collect()
+    let mut out: BTreeMap<String, f64> = BTreeMap::new();
+    for (key, t) in &after.0 {
+        let was = before.0.get(key).copied().unwrap_or(0);
+        let ms = t.saturating_sub(was) as f64 / TICKS_PER_SEC * 1000.0;
+        let component = key.split('/').next().unwrap_or(key).to_owned();
+        *out.entry(component).or_default() += ms / orders;
+    }
+    out
 }

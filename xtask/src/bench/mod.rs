@@ -154,6 +154,7 @@ pub fn run(root: &Path, options: &Options) -> Result<()> {
                 options.connections,
                 options.warmup,
                 options.duration,
+                postmaster,
             )?);
         }
         None => println!("bench: no PostgreSQL of `cargo xtask up` found, ceiling skipped"),

@@ -210,7 +210,10 @@ impl Report {
         if let Some(c) = &self.ceiling {
             row(
                 "pgbench ceiling (order SQL/s)",
-                format!("{:.1} ({} failed)", c.orders_per_sec, c.failed),
+                format!(
+                    "{:.1} ({} failed, postgres CPU {:.2} ms/order)",
+                    c.orders_per_sec, c.failed, c.postgres_cpu_ms_per_order
+                ),
             );
             row(
                 "platform / ceiling",
