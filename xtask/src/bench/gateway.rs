@@ -1,20 +1,27 @@
 //! Measurement 3: `GET /api/v1/products/{sku}` through the gateway and
 //! straight to estoque, at the same load, one after the other.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
 use serde::Serialize;
 
+use super::cpu;
 use super::orders::SKUS;
 use super::wrk::{self, Load};
+use crate::runstate::Instance;
 
 /// Both runs of the read path.
 #[derive(Debug, Clone, Serialize)]
 pub struct ReadPath {
     pub gateway: Load,
     pub direct: Load,
+    /// CPU microseconds per read of each process, through the gateway.
+    pub gateway_cpu_us: BTreeMap<String, f64>,
+    /// The same, straight to estoque.
+    pub direct_cpu_us: BTreeMap<String, f64>,
 }
 
 impl ReadPath {
@@ -29,7 +36,8 @@ impl ReadPath {
     }
 }
 
-/// Loads each target after its own warm-up.
+/// Loads each target after its own warm-up, noting the CPU each process spent.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     root: &Path,
     gateway: &str,
@@ -37,8 +45,10 @@ pub fn run(
     connections: u32,
     warmup: Duration,
     duration: Duration,
+    instances: &[Instance],
+    postmaster: Option<u32>,
 ) -> Result<ReadPath> {
-    let load = |url: &str| -> Result<Load> {
+    let load = |url: &str| -> Result<(Load, BTreeMap<String, f64>)> {
         let spec = |duration| wrk::Spec {
             url,
             mode: "products",
@@ -50,10 +60,21 @@ pub fn run(
         if !warmup.is_zero() {
             wrk::run(root, &spec(warmup))?;
         }
-        wrk::run(root, &spec(duration))
+        let before = cpu::snapshot(instances, postmaster);
+        let measured = wrk::run(root, &spec(duration))?;
+        let after = cpu::snapshot(instances, postmaster);
+        let per_read = cpu::per_order(&before, &after, measured.requests)
+            .into_iter()
+            .map(|(k, ms)| (k, ms * 1000.0))
+            .collect();
+        Ok((measured, per_read))
     };
+    let (gateway, gateway_cpu_us) = load(gateway)?;
+    let (direct, direct_cpu_us) = load(estoque)?;
     Ok(ReadPath {
-        gateway: load(gateway)?,
-        direct: load(estoque)?,
+        gateway,
+        direct,
+        gateway_cpu_us,
+        direct_cpu_us,
     })
 }

@@ -169,6 +169,8 @@ pub fn run(root: &Path, options: &Options) -> Result<()> {
                 options.connections,
                 options.warmup,
                 options.duration,
+                &platform.instances,
+                postmaster,
             )?);
         }
         None => println!("bench: no estoque replica of `cargo xtask up` found, read path skipped"),

@@ -211,8 +211,8 @@ impl Report {
             row(
                 "pgbench ceiling (order SQL/s)",
                 format!(
-                    "{:.1} ({} failed, postgres CPU {:.2} ms/order)",
-                    c.orders_per_sec, c.failed, c.postgres_cpu_ms_per_order
+                    "{:.1} ({} failed, latency avg {:.1} ms, postgres CPU {:.2} ms/order)",
+                    c.orders_per_sec, c.failed, c.latency_avg_ms, c.postgres_cpu_ms_per_order
                 ),
             );
             row(
@@ -242,6 +242,14 @@ impl Report {
                     r.p99_overhead_ms()
                 ),
             );
+            for (label, cpu) in [("gateway", &r.gateway_cpu_us), ("direct", &r.direct_cpu_us)] {
+                let parts: Vec<String> = cpu
+                    .iter()
+                    .filter(|(_, us)| **us >= 0.5)
+                    .map(|(name, us)| format!("{} {us:.0}", name.trim_end_matches("-1")))
+                    .collect();
+                row(&format!("CPU us per read, {label}"), parts.join(", "));
+            }
         }
         for m in &self.memory {
             row(
