@@ -262,28 +262,27 @@ impl Container {
     }
 }
 
-const INSPECT_FORMAT: &str = "{{.Id}}|{{.Name}}|{{index .Config.Labels \"com.docker.compose.service\"}}|{{.State.Status}}|{{if .State.Health}}{{.State.Health.Status}}{{end}}";
-
-/// Parses one line of `docker inspect --format INSPECT_FORMAT`.
-pub fn parse_container(line: &str) -> Option<Container> {
-    let mut f = line.split('|');
-    let mut next = || f.next().map(str::to_owned);
+/// A container from one element of `docker inspect`'s JSON array (fields
+/// absent from the engine's answer, such as `State.Health` without a
+/// healthcheck, are empty).
+pub fn parse_container(v: &serde_json::Value) -> Option<Container> {
+    let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);
     Some(Container {
-        id: next()?,
-        name: next()?.trim_start_matches('/').to_owned(),
-        service: next()?,
-        status: next()?,
-        health: next()?,
+        id: text(&v["Id"])?,
+        name: text(&v["Name"])?.trim_start_matches('/').to_owned(),
+        service: text(&v["Config"]["Labels"]["com.docker.compose.service"]).unwrap_or_default(),
+        status: text(&v["State"]["Status"])?,
+        health: text(&v["State"]["Health"]["Status"]).unwrap_or_default(),
     })
 }
 
-/// The containers with these ids.
-pub fn inspect(ids: &[String]) -> Result<Vec<Container>> {
+/// `docker inspect` of these ids, as JSON.
+pub fn inspect_json(ids: &[String]) -> Result<Vec<serde_json::Value>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     let out = Command::new("docker")
-        .args(["inspect", "--format", INSPECT_FORMAT])
+        .arg("inspect")
         .args(ids)
         .output()
         .context("running docker inspect")?;
@@ -293,9 +292,14 @@ pub fn inspect(ids: &[String]) -> Result<Vec<Container>> {
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    Ok(lines(&out.stdout)
+    serde_json::from_slice(&out.stdout).context("parsing docker inspect's answer")
+}
+
+/// The containers with these ids.
+pub fn inspect(ids: &[String]) -> Result<Vec<Container>> {
+    Ok(inspect_json(ids)?
         .iter()
-        .filter_map(|l| parse_container(l))
+        .filter_map(parse_container)
         .collect())
 }
 
@@ -409,14 +413,19 @@ mod tests {
     }
 
     #[test]
-    fn inspect_lines_parse_with_and_without_health() {
-        let c = parse_container("abc|/loja-veloz_pedidos_1|pedidos|running|healthy").unwrap();
+    fn inspect_json_parses_with_and_without_health() {
+        let with = serde_json::json!({"Id": "abc", "Name": "/loja-veloz_pedidos_1",
+            "Config": {"Labels": {"com.docker.compose.service": "pedidos"}},
+            "State": {"Status": "running", "Health": {"Status": "healthy"}}});
+        let c = parse_container(&with).unwrap();
         assert_eq!(c.name, "loja-veloz_pedidos_1");
         assert_eq!(c.service, "pedidos");
         assert_eq!(c.health, "healthy");
-        let c = parse_container("abc|/x|prometheus|running|").unwrap();
-        assert_eq!(c.health, "");
-        assert!(parse_container("abc|/x").is_none());
+        let without = serde_json::json!({"Id": "abc", "Name": "/x",
+            "Config": {"Labels": {"com.docker.compose.service": "prometheus"}},
+            "State": {"Status": "running"}});
+        assert_eq!(parse_container(&without).unwrap().health, "");
+        assert!(parse_container(&serde_json::json!({"Id": "abc"})).is_none());
     }
 
     #[test]

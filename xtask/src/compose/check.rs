@@ -375,18 +375,9 @@ fn check_hardening(containers: &[&Container]) -> Result<()> {
     let probe = tempfile_probe()?;
     let mut problems = Vec::new();
     for c in containers {
-        let out = Command::new("docker")
-            .args([
-                "inspect",
-                "--format",
-                "{{.Config.User}}|{{.HostConfig.ReadonlyRootfs}}|{{join .HostConfig.CapDrop \",\"}}",
-                &c.id,
-            ])
-            .output()?;
-        let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-        let fields: Vec<&str> = text.split('|').collect();
-        ensure!(fields.len() == 3, "docker inspect {}: {text}", c.name);
-        let (user, read_only, cap_drop) = (fields[0], fields[1] == "true", fields[2]);
+        let json = super::inspect_json(std::slice::from_ref(&c.id))?;
+        let (user, read_only, cap_drop) = hardening(json.first().context("no such container")?);
+        let user = user.as_str();
         let uids = process_uids(&c.id)?;
         let copy_refused = !Command::new("docker")
             .arg("cp")
@@ -430,6 +421,18 @@ fn check_hardening(containers: &[&Container]) -> Result<()> {
     Ok(())
 }
 
+/// Configured user, read-only root filesystem, and dropped capabilities
+/// (comma-separated) of one `docker inspect` element.
+pub fn hardening(v: &Value) -> (String, bool, String) {
+    let user = v["Config"]["User"].as_str().unwrap_or_default().to_owned();
+    let read_only = v["HostConfig"]["ReadonlyRootfs"].as_bool().unwrap_or(false);
+    let caps: Vec<&str> = v["HostConfig"]["CapDrop"]
+        .as_array()
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    (user, read_only, caps.join(","))
+}
+
 fn tempfile_probe() -> Result<PathBuf> {
     let path = std::env::temp_dir().join(format!("compose-check-probe-{}", std::process::id()));
     std::fs::write(&path, "probe\n")?;
@@ -439,7 +442,7 @@ fn tempfile_probe() -> Result<PathBuf> {
 /// The uids of a container's processes, as the engine's `docker top` sees them.
 fn process_uids(id: &str) -> Result<Vec<String>> {
     let out = Command::new("docker")
-        .args(["top", id, "-o", "uid"])
+        .args(["top", id, "-o", "pid,uid"])
         .output()
         .context("running docker top")?;
     ensure!(
@@ -447,7 +450,12 @@ fn process_uids(id: &str) -> Result<Vec<String>> {
         "docker top {id}: {}",
         String::from_utf8_lossy(&out.stderr).trim()
     );
-    let mut uids: Vec<String> = super::lines(&out.stdout).into_iter().skip(1).collect();
+    // The engine insists on a PID column: `PID UID` per process, after a header.
+    let mut uids: Vec<String> = super::lines(&out.stdout)
+        .iter()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_owned))
+        .collect();
     uids.sort();
     uids.dedup();
     Ok(uids)
@@ -467,6 +475,15 @@ mod tests {
         assert_eq!((status, body), (204, Value::Null));
         assert!(parse_response(b"HTTP/1.1 200 OK\r\n\r\nnot json").is_err());
         assert!(parse_response(b"garbage").is_err());
+    }
+
+    #[test]
+    fn hardening_reads_user_read_only_and_dropped_capabilities() {
+        let v = json!({"Config": {"User": "65532:65532"},
+            "HostConfig": {"ReadonlyRootfs": true, "CapDrop": ["ALL"]}});
+        assert_eq!(hardening(&v), ("65532:65532".into(), true, "ALL".into()));
+        let v = json!({"Config": {"User": ""}, "HostConfig": {"CapDrop": null}});
+        assert_eq!(hardening(&v), (String::new(), false, String::new()));
     }
 
     #[test]
