@@ -139,6 +139,7 @@ impl Stack {
     /// or unhealthy one, showing its last log lines.
     pub fn wait(&self, services: &[String], timeout: Duration) -> Result<Vec<Container>> {
         let deadline = Instant::now() + timeout;
+        let mut last = String::new();
         loop {
             let containers = inspect(&self.containers()?)?;
             let mut waiting = Vec::new();
@@ -146,7 +147,7 @@ impl Stack {
                 match containers.iter().find(|c| &c.service == svc) {
                     None => waiting.push(format!("{svc}: no container")),
                     Some(c) if c.failed() => bail!(
-                        "\n{svc} is {}; its last log lines:\n{}",
+                        "{svc} is {}; its last log lines:\n{}",
                         c.describe(),
                         logs_tail(&c.id, 30)
                     ),
@@ -154,8 +155,9 @@ impl Stack {
                     Some(_) => {}
                 }
             }
-            print!(
-                "\rcompose: {}/{} ready{:<60}",
+            // Only changes are printed, so a log without a terminal stays short.
+            let line = format!(
+                "compose: {}/{} ready{}",
                 services.len() - waiting.len(),
                 services.len(),
                 waiting
@@ -163,13 +165,15 @@ impl Stack {
                     .map(|w| format!(" (waiting for {w})"))
                     .unwrap_or_default()
             );
-            let _ = std::io::Write::flush(&mut std::io::stdout());
+            if line != last {
+                println!("{line}");
+                last = line;
+            }
             if waiting.is_empty() {
-                println!();
                 return Ok(containers);
             }
             if Instant::now() > deadline {
-                bail!("\nnot ready after {timeout:?}: {}", waiting.join(", "));
+                bail!("not ready after {timeout:?}: {}", waiting.join(", "));
             }
             std::thread::sleep(Duration::from_millis(500));
         }
