@@ -180,6 +180,8 @@ pub fn build_stand_ins(project: &Path) -> Result<()> {
 
 fn import_base(project: &Path) -> Result<()> {
     let tree = scratch_dir(project)?.join("debroot");
+    // debootstrap refuses to finish a half-made tree from an interrupted run.
+    let _ = std::fs::remove_dir_all(&tree);
     println!(
         "compose-check: debootstrap --variant=minbase bookworm {}",
         tree.display()
