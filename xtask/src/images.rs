@@ -9,11 +9,8 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
+use crate::build::{self, TRIPLE};
 use crate::model::Model;
-
-/// The target the static binaries are built for (the Dockerfiles copy from
-/// `target/<TRIPLE>/release/`).
-pub const TRIPLE: &str = "x86_64-unknown-linux-gnu";
 
 /// What `cargo xtask images` was asked for.
 #[derive(Debug, Clone, Default)]
@@ -38,23 +35,14 @@ pub fn image_name(model: &Model, service: &str) -> String {
     format!("{}/{}/{service}:{}", p.registry, p.image_prefix, p.tag)
 }
 
-/// Where cargo puts the static release binaries.
-pub fn static_dir(project: &Path) -> PathBuf {
-    crate::up::release_dir(project)
-        .parent()
-        .expect("the release directory has a parent")
-        .join(TRIPLE)
-        .join("release")
-}
-
 /// Builds the static binaries (unless asked not to), then one image per
 /// service, tagged as `loja.toml` names it; prints each image's size and user.
 pub fn run(project: &Path, model: &Model, options: &Options) -> Result<Vec<Built>> {
     let services: Vec<String> = model.services.iter().map(|s| s.name.clone()).collect();
     if !options.no_build {
-        build_static(project, &services)?;
+        build::build_release(project, &services)?;
     }
-    let bin_dir = static_dir(project);
+    let bin_dir = build::release_dir(project);
     let mut built = Vec::new();
     for svc in &model.services {
         let binary = bin_dir.join(&svc.name);
@@ -76,33 +64,6 @@ pub fn run(project: &Path, model: &Model, options: &Options) -> Result<Vec<Built
     }
     print_table(&built);
     Ok(built)
-}
-
-/// `cargo build --release --target TRIPLE` with `+crt-static`. RUSTFLAGS
-/// reach only the target's crates when `--target` is given, so build scripts
-/// and the host's release build are left alone.
-fn build_static(project: &Path, services: &[String]) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let rustflags = match std::env::var("RUSTFLAGS") {
-        Ok(flags) if !flags.trim().is_empty() => format!("{flags} -C target-feature=+crt-static"),
-        _ => "-C target-feature=+crt-static".into(),
-    };
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--release", "--target", TRIPLE])
-        .env("RUSTFLAGS", rustflags)
-        .current_dir(project);
-    for s in services {
-        cmd.args(["-p", s]);
-    }
-    println!(
-        "images: building {} (release, static, {TRIPLE})",
-        services.join(", ")
-    );
-    let status = cmd.status().context("running cargo build")?;
-    if !status.success() {
-        bail!("cargo build of the static binaries failed");
-    }
-    Ok(())
 }
 
 /// Fails unless `path` is an ELF executable without a program interpreter:
@@ -144,11 +105,7 @@ pub fn has_interpreter(elf: &[u8]) -> Result<bool> {
 /// plain `docker build .` use): nothing else is sent to the engine, wherever
 /// `CARGO_TARGET_DIR` points.
 fn stage(project: &Path, service: &str, binary: &Path) -> Result<PathBuf> {
-    let context = crate::up::release_dir(project)
-        .parent()
-        .expect("the release directory has a parent")
-        .join("images")
-        .join(service);
+    let context = build::target_dir(project).join("images").join(service);
     let dest = context.join("target").join(TRIPLE).join("release");
     std::fs::create_dir_all(&dest)?;
     std::fs::copy(binary, dest.join(service))

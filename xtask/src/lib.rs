@@ -4,6 +4,7 @@
 //! runtime (`up`, `down`, `status`, `logs`), `deploy` and `test`.
 
 pub mod bench;
+pub mod build;
 pub mod compose;
 pub mod deploy;
 pub mod down;

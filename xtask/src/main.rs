@@ -178,7 +178,7 @@ fn run() -> Result<()> {
                     .map(|n| Some(n).filter(|&n| n > 0))
                     .unwrap_or(Some(1)),
                 build: !no_build,
-                bin_dir: up::release_dir(&root),
+                bin_dir: xtask::build::release_dir(&root),
                 timeout: Duration::from_secs(timeout.unwrap_or(60)),
             };
             let running = up::run(&root, &model, &state, &options)?;

@@ -216,31 +216,6 @@ pub fn create_databases(cluster: &Cluster, logins: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// The directory cargo puts release binaries in.
-pub fn release_dir(project: &Path) -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| project.join("target"))
-        .join("release")
-}
-
-/// Builds the service binaries in release mode.
-pub fn build_release(project: &Path, services: &[String]) -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut cmd = Command::new(cargo);
-    cmd.args(["build", "--release", "--quiet"])
-        .current_dir(project);
-    for s in services {
-        cmd.args(["-p", s]);
-    }
-    println!("up: building {} (release)", services.join(", "));
-    let status = cmd.status().context("running cargo build")?;
-    if !status.success() {
-        bail!("cargo build --release failed");
-    }
-    Ok(())
-}
-
 /// What `cargo xtask up` was asked for.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -286,7 +261,7 @@ pub fn run(project: &Path, model: &Model, state: &StateDir, options: &Options) -
     let order = start_order(model)?;
     if options.build {
         let names: Vec<String> = order.iter().map(|s| s.name.clone()).collect();
-        build_release(project, &names)?;
+        crate::build::build_release(project, &names)?;
     }
 
     let cluster = Cluster::new(state.postgres_dir(), model.postgres.native_port);

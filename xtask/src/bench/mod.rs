@@ -93,10 +93,7 @@ pub fn run(root: &Path, options: &Options) -> Result<()> {
         None => start(root, &model, options)?,
         Some(url) => attach(root, &model, url)?,
     };
-    let target_dir = up::release_dir(root)
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| root.join("target"));
+    let target_dir = crate::build::target_dir(root);
     let unix = crate::runstate::now();
     let mut report = report::Report {
         timestamp: report::timestamp(unix),
@@ -239,7 +236,7 @@ fn start(root: &Path, model: &Model, options: &Options) -> Result<Platform> {
     model.observability.prometheus_port = free_port()?;
     let state =
         StateDir::new(std::env::temp_dir().join(format!("loja-bench-{}", std::process::id())));
-    let bin_dir = up::release_dir(root);
+    let bin_dir = crate::build::release_dir(root);
     let up_options = up::Options {
         replicas: Some(options.replicas.max(1)),
         build: options.build,
@@ -293,7 +290,7 @@ fn attach(root: &Path, model: &Model, url: &str) -> Result<Platform> {
             .is_running()
             .then(|| format!("postgres://postgres@127.0.0.1:{}", cluster.port())),
         state,
-        bin_dir: up::release_dir(root),
+        bin_dir: crate::build::release_dir(root),
         owned: false,
     })
 }

@@ -209,10 +209,7 @@ fn import_base(project: &Path) -> Result<()> {
 
 /// A private directory for the env file (and the debootstrap tree), never in git.
 fn scratch_dir(project: &Path) -> Result<PathBuf> {
-    let dir = crate::up::release_dir(project)
-        .parent()
-        .expect("the release directory has a parent")
-        .join("compose-check");
+    let dir = crate::build::target_dir(project).join("compose-check");
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
