@@ -194,3 +194,24 @@ pub fn free_port() -> Result<u16> {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
     Ok(listener.local_addr()?.port())
 }
+
+/// Runs `sql` through `psql` against `url`, stopping at the first error.
+pub fn psql(url: &str, sql: &str) -> Result<()> {
+    let mut child = Command::new("psql")
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-X"])
+        .arg(url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running psql (it comes with the PostgreSQL client package)")?;
+    std::io::Write::write_all(
+        &mut child.stdin.take().context("psql stdin")?,
+        sql.as_bytes(),
+    )?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("psql: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(())
+}

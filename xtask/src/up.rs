@@ -193,25 +193,8 @@ pub fn create_databases(cluster: &Cluster, logins: &[String]) -> Result<()> {
              SELECT 'CREATE DATABASE \"{login}\" OWNER \"{login}\"' WHERE NOT EXISTS \
                (SELECT FROM pg_database WHERE datname = '{login}') \\gexec\n"
         );
-        let out = Command::new("psql")
-            .args(["-v", "ON_ERROR_STOP=1", "-q", "-X"])
-            .arg(cluster.url("postgres"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .and_then(|mut child| {
-                use std::io::Write;
-                child.stdin.take().unwrap().write_all(sql.as_bytes())?;
-                child.wait_with_output()
-            })
-            .context("running psql (it comes with the PostgreSQL client package)")?;
-        if !out.status.success() {
-            bail!(
-                "creating database {login}: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            );
-        }
+        crate::postgres::psql(&cluster.url("postgres"), &sql)
+            .with_context(|| format!("creating database {login}"))?;
     }
     Ok(())
 }

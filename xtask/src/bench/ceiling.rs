@@ -18,6 +18,8 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
+use crate::postgres::psql;
+
 use super::orders::{SKUS, STOCK, price_cents};
 
 /// The scratch database; dropped again afterwards.
@@ -101,26 +103,6 @@ pub fn run(
     let ceiling = outcome?;
     dropped?;
     Ok(ceiling)
-}
-
-fn psql(url: &str, sql: &str) -> Result<()> {
-    let out = Command::new("psql")
-        .args(["-v", "ON_ERROR_STOP=1", "-q", "-X"])
-        .arg(url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .and_then(|mut child| {
-            use std::io::Write;
-            child.stdin.take().unwrap().write_all(sql.as_bytes())?;
-            child.wait_with_output()
-        })
-        .context("running psql")?;
-    if !out.status.success() {
-        bail!("psql: {}", String::from_utf8_lossy(&out.stderr).trim());
-    }
-    Ok(())
 }
 
 /// Runs pgbench, calling `sample` every 200 ms while it runs.
