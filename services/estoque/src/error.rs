@@ -45,9 +45,7 @@ impl Error {
 impl From<Error> for Problem {
     fn from(err: Error) -> Problem {
         match err {
-            Error::Validation { field, detail } => {
-                Problem::validation(format!("{field}: {detail}")).with("field", field)
-            }
+            Error::Validation { field, detail } => Problem::invalid_field(field, detail),
             Error::NotFound(detail) => Problem::not_found(detail),
             Error::Conflict(detail) => Problem::conflict(detail),
             Error::InsufficientStock {

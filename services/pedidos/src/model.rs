@@ -60,7 +60,7 @@ impl PaymentMethod {
 }
 
 fn invalid(field: &str, detail: impl Into<String>) -> Problem {
-    Problem::validation(format!("{field}: {}", detail.into())).with("field", field)
+    Problem::invalid_field(field, detail.into())
 }
 
 /// True for a sku estoque could hold: `[A-Za-z0-9._-]{1,64}`. Anything else

@@ -56,6 +56,13 @@ impl Problem {
         )
     }
 
+    /// 422 `validation_failed` about one input field, named in `detail` and
+    /// in a `field` member so clients can point at it.
+    pub fn invalid_field(field: impl Into<String>, detail: impl std::fmt::Display) -> Self {
+        let field = field.into();
+        Self::validation(format!("{field}: {detail}")).with("field", field)
+    }
+
     /// 400 `validation_failed`: a body that is not JSON at all.
     pub fn malformed(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "validation_failed", detail)
@@ -173,6 +180,15 @@ mod tests {
         assert_eq!(v["type"], "/problems/insufficient-stock");
         assert_eq!(v["title"], "Conflict");
         assert_eq!(v["order_id"], "abc");
+    }
+
+    #[test]
+    fn an_invalid_field_is_named_in_detail_and_member() {
+        let p = Problem::invalid_field("items[0].quantity", "must be 1 to 1000");
+        assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(p.code, "validation_failed");
+        assert_eq!(p.detail, "items[0].quantity: must be 1 to 1000");
+        assert_eq!(p.extra["field"], "items[0].quantity");
     }
 
     #[test]
