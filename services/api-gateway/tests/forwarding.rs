@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use loja_runtime::config::LogFormat;
+use loja_runtime::config::{Drain, LogFormat};
 use loja_runtime::{Readiness, server, telemetry};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -38,7 +38,10 @@ impl Running {
             async move {
                 let _ = stopped.await;
             },
-            Duration::from_secs(5),
+            Drain {
+                delay: Duration::ZERO,
+                timeout: Duration::from_secs(5),
+            },
         ));
         Running {
             addr,

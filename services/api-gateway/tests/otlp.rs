@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use loja_runtime::config::LogFormat;
+use loja_runtime::config::{Drain, LogFormat};
 use loja_runtime::{Readiness, healthcheck, server, telemetry};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
@@ -114,7 +114,10 @@ async fn a_request_through_the_gateway_is_one_trace_across_services() {
         server::app("pedidos", routes, readiness.clone()),
         readiness,
         std::future::pending(),
-        Duration::from_secs(1),
+        Drain {
+            delay: Duration::ZERO,
+            timeout: Duration::from_secs(1),
+        },
     ));
 
     // The gateway: the real binary, configured through its environment.

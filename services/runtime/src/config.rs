@@ -36,16 +36,34 @@ pub struct CommonConfig {
     #[arg(long, env = "SHUTDOWN_TIMEOUT_SECS", default_value_t = 20)]
     pub shutdown_timeout_secs: u64,
 
+    /// After SIGTERM, how long the replica keeps accepting while unready
+    /// (answering with `Connection: close`) so callers move to other
+    /// replicas before its listener closes, in milliseconds.
+    #[arg(long, env = "DRAIN_DELAY_MS", default_value_t = 1000)]
+    pub drain_delay_ms: u64,
+
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,
 }
 
 impl CommonConfig {
-    /// The drain deadline as a [`Duration`].
-    pub fn shutdown_timeout(&self) -> Duration {
-        Duration::from_secs(self.shutdown_timeout_secs)
+    /// How this replica drains on SIGTERM.
+    pub fn drain(&self) -> Drain {
+        Drain {
+            delay: Duration::from_millis(self.drain_delay_ms),
+            timeout: Duration::from_secs(self.shutdown_timeout_secs),
+        }
     }
+}
+
+/// The two phases of a graceful shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Drain {
+    /// Unready but still accepting, every answer closing its connection.
+    pub delay: Duration,
+    /// Listener closed, in-flight requests finishing; then the process exits anyway.
+    pub timeout: Duration,
 }
 
 /// Settings of a service that owns a PostgreSQL database.

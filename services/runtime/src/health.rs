@@ -63,10 +63,15 @@ pub async fn health(State(service): State<&'static str>) -> Response {
     Json(json!({"status": "ok", "service": service})).into_response()
 }
 
-/// `GET /ready`: 200 when the service's own dependencies answer, else 503 problem.
+/// `GET /ready`: 200 when the service's own dependencies answer, else 503
+/// problem. The body names the process (`pid`): during a rolling restart two
+/// processes share the port, and `cargo xtask restart` waits for the new one.
 pub async fn ready(
     State((service, readiness)): State<(&'static str, Readiness)>,
 ) -> Result<Response, Problem> {
     readiness.check().await?;
-    Ok(Json(json!({"status": "ready", "service": service})).into_response())
+    Ok(
+        Json(json!({"status": "ready", "service": service, "pid": std::process::id()}))
+            .into_response(),
+    )
 }

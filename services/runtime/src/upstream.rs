@@ -160,7 +160,10 @@ impl Upstream {
     /// Sends `req`, whose URI is a path and query (`/internal/payments`), to
     /// the next replica. A replica that refuses the connection is skipped for
     /// the next one: the request never reached it, so this is safe for every
-    /// method. The whole exchange, body included, is bounded by the timeout.
+    /// method. A connection closed before any answer is repeated on the next
+    /// replica only when the request is repeatable (idempotent method or an
+    /// `Idempotency-Key`). The whole exchange, body included, is bounded by
+    /// the timeout.
     pub async fn send(&self, req: Request<Bytes>) -> Result<Response<Bytes>, UpstreamError> {
         let (parts, body) = req.into_parts();
         let path = parts
@@ -216,8 +219,11 @@ impl Upstream {
     ) -> Result<Response<Bytes>, UpstreamError> {
         let bases = &self.inner.bases;
         let first = self.inner.next.fetch_add(1, Ordering::Relaxed);
+        let repeatable = is_repeatable(&method, &headers);
         let mut refused = Vec::new();
-        for i in 0..bases.len() {
+        // Every replica once; one more try for a single address (behind a
+        // Kubernetes Service the next connection reaches another pod).
+        for i in 0..bases.len().max(2) {
             let base = &bases[(first + i) % bases.len()];
             span.record("server.address", base.authority.as_str());
             let uri = base.uri(&path).map_err(|err| self.unavailable(err))?;
@@ -238,6 +244,10 @@ impl Upstream {
                 }
                 Err(err) if err.is_connect() => {
                     tracing::debug!(address = %base.authority, error = %err, "connection refused, trying the next address");
+                    refused.push(format!("{}: {}", base.authority, error_chain(&err)));
+                }
+                Err(err) if repeatable && closed_before_answer(&err) => {
+                    tracing::debug!(address = %base.authority, error = %err, "connection closed before an answer, repeating on the next address");
                     refused.push(format!("{}: {}", base.authority, error_chain(&err)));
                 }
                 Err(err) => return Err(self.unavailable(error_chain(&err))),
@@ -320,6 +330,39 @@ fn parse_base(url: &str) -> anyhow::Result<Base> {
         authority,
         prefix: uri.path().trim_end_matches('/').to_owned(),
     })
+}
+
+/// A request that may be sent twice without a second effect: an idempotent
+/// method, or one carrying an `Idempotency-Key` that the callee deduplicates.
+fn is_repeatable(method: &Method, headers: &HeaderMap) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE
+    ) || headers.contains_key("idempotency-key")
+}
+
+/// True when a pooled connection was closed or reset by the replica before any
+/// answer arrived: what a replica that is shutting down does to an idle
+/// keep-alive connection at the instant a request is written to it.
+fn closed_before_answer(err: &hyper_util::client::legacy::Error) -> bool {
+    let mut source = std::error::Error::source(err);
+    while let Some(s) = source {
+        if let Some(h) = s.downcast_ref::<hyper::Error>()
+            && (h.is_incomplete_message() || h.is_canceled())
+        {
+            return true;
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+            )
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// An error and its sources on one line: hyper's top-level message alone

@@ -1,5 +1,6 @@
 //! `Upstream` against real loopback servers: round-robin, failover on refused
-//! connections, timeouts, unavailability and trace propagation.
+//! connections and, for repeatable requests, on connections closed before an
+//! answer; timeouts, unavailability and trace propagation.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -47,6 +48,27 @@ async fn replica(name: &'static str) -> SocketAddr {
 async fn refusing() -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     listener.local_addr().unwrap()
+}
+
+/// A replica that accepts connections, reads the request and closes without
+/// answering, as a replica shutting down does to an idle keep-alive
+/// connection. Counts the requests it swallowed.
+async fn closing() -> (SocketAddr, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use tokio::io::AsyncReadExt;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = stream.read(&mut buf).await;
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    (addr, seen)
 }
 
 fn urls(addrs: &[SocketAddr]) -> String {
@@ -150,4 +172,47 @@ async fn calls_carry_the_current_trace() {
     let parts: Vec<&str> = traceparent.split('-').collect();
     assert_eq!(parts.len(), 4, "{traceparent:?}");
     assert_eq!(parts[1], trace_id);
+}
+
+#[tokio::test]
+async fn a_connection_closed_before_an_answer_is_repeated_only_when_repeatable() {
+    let (dead, swallowed) = closing().await;
+    let live = replica("live").await;
+    let upstream = Upstream::new("svc", &urls(&[dead, live]), Duration::from_secs(5)).unwrap();
+
+    // GET is idempotent: every call lands on the live replica in the end.
+    for _ in 0..4 {
+        assert_eq!(who(&upstream).await, "live");
+    }
+    assert!(swallowed.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+
+    // A POST with an Idempotency-Key is repeated too.
+    let keyed = || {
+        axum::http::Request::post("/internal/echo")
+            .header("content-type", "application/json")
+            .header("idempotency-key", "k-1")
+            .body(axum::body::Bytes::from_static(b"{}"))
+            .unwrap()
+    };
+    for _ in 0..2 {
+        let response = upstream.send(keyed()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    // A plain POST may have been processed: it is not sent twice.
+    let mut unavailable = 0;
+    for _ in 0..2 {
+        match upstream
+            .post_json("/internal/echo", &serde_json::json!({}))
+            .await
+        {
+            Ok(response) => assert_eq!(response.status(), StatusCode::OK),
+            Err(UpstreamError::Unavailable { .. }) => unavailable += 1,
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(
+        unavailable, 1,
+        "exactly the call that went to the closing replica failed"
+    );
 }
