@@ -14,6 +14,7 @@ pub mod logs;
 pub mod model;
 pub mod postgres;
 pub mod render;
+pub mod restart;
 pub mod runstate;
 pub mod status;
 pub mod test;

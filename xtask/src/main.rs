@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 
 use xtask::model::Model;
 pub use xtask::project_root;
-use xtask::{bench, compose, deploy, down, images, logs, state_dir, status, up};
+use xtask::{bench, compose, deploy, down, images, logs, restart, state_dir, status, up};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Loja Veloz tasks driven by loja.toml")]
@@ -81,6 +81,21 @@ enum Command {
         no_build: bool,
         /// Seconds to wait for every container to be ready.
         #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+    /// Replace the processes `up` started with the current code and loja.toml.
+    Restart {
+        /// Services to restart; every service (callees first) when omitted.
+        services: Vec<String>,
+        /// One replica at a time: each successor starts on the same port and
+        /// is ready before its predecessor drains and stops.
+        #[arg(long)]
+        rolling: bool,
+        /// Use the release binaries already built.
+        #[arg(long)]
+        no_build: bool,
+        /// Seconds to wait for each new replica to be ready.
+        #[arg(long, default_value_t = 60)]
         timeout: u64,
     },
     /// Show each process `up` started: port, readiness, uptime.
@@ -205,6 +220,21 @@ fn run() -> Result<()> {
                 timeout: Duration::from_secs(timeout),
             };
             compose::check::run(&root, &model, &options)
+        }
+        Command::Restart {
+            services,
+            rolling,
+            no_build,
+            timeout,
+        } => {
+            let model = Model::load(&root.join("loja.toml"))?;
+            let options = restart::Options {
+                services,
+                rolling,
+                build: !no_build,
+                timeout: Duration::from_secs(timeout),
+            };
+            restart::run(&root, &model, &state_dir(&root), &options)
         }
         Command::Status => status::run(&state_dir(&root)),
         Command::Logs { service, follow } => {

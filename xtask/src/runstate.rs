@@ -48,6 +48,13 @@ impl Instance {
     }
 }
 
+/// What `up` was asked for, kept so that `restart` renders the same plan.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct UpRecord {
+    /// `--replicas`: `Some(n)`, or `None` for each service's `replicas.min`.
+    pub replicas: Option<u32>,
+}
+
 /// The state directory of one project checkout (or of one test).
 #[derive(Debug, Clone)]
 pub struct StateDir {
@@ -96,6 +103,28 @@ impl StateDir {
         match std::fs::remove_file(&path) {
             Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err.into()),
             _ => Ok(()),
+        }
+    }
+
+    /// Keeps what `up` was asked for.
+    pub fn record_up(&self, record: &UpRecord) -> Result<()> {
+        std::fs::create_dir_all(&self.root)?;
+        let path = self.root.join("up.json");
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(record)?)?;
+        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+    }
+
+    /// What the last `up` was asked for, if it recorded it.
+    pub fn up_record(&self) -> Result<Option<UpRecord>> {
+        let path = self.root.join("up.json");
+        match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(
+                serde_json::from_slice(&bytes)
+                    .with_context(|| format!("reading {}", path.display()))?,
+            )),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err.into()),
         }
     }
 
@@ -169,16 +198,33 @@ pub fn now() -> u64 {
 }
 
 /// The status code of `GET path` on a loopback port, or `None` when nothing
-/// answers. A plain HTTP/1.0 exchange keeps xtask free of an HTTP client.
+/// answers.
 pub fn http_status(port: u16, path: &str) -> Option<u16> {
+    http_get(port, path).map(|(status, _)| status)
+}
+
+/// The status code and body of `GET path` on a loopback port, or `None` when
+/// nothing answers. A plain HTTP/1.0 exchange keeps xtask free of an HTTP client.
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
     write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut head = [0u8; 32];
-    let n = stream.read(&mut head).ok()?;
-    let line = std::str::from_utf8(&head[..n]).ok()?;
-    line.split_whitespace().nth(1)?.parse().ok()
+    let mut answer = Vec::new();
+    // A server that sent its answer and then failed to close still counts.
+    let _ = stream.take(64 * 1024).read_to_end(&mut answer);
+    let answer = String::from_utf8_lossy(&answer);
+    let status = answer.split_whitespace().nth(1)?.parse().ok()?;
+    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    Some((status, body.to_owned()))
+}
+
+/// The process that answered `GET path` with 200 and a JSON body naming its
+/// `pid` (the services' `/ready`), or `None`.
+pub fn ready_pid(port: u16, path: &str) -> Option<u32> {
+    let (status, body) = http_get(port, path)?;
+    let body: serde_json::Value = serde_json::from_str(&body).ok()?;
+    (status == 200).then(|| body.get("pid")?.as_u64()?.try_into().ok())?
 }
 
 /// Sends a signal (`TERM`, `KILL`) to a process.

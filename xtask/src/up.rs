@@ -60,6 +60,14 @@ pub fn start(state: &StateDir, launches: &[Launch], timeout: Duration) -> Result
 }
 
 fn spawn(state: &StateDir, launch: &Launch) -> Result<(Instance, Child)> {
+    let (instance, child) = spawn_unrecorded(state, launch)?;
+    state.record(&instance)?;
+    Ok((instance, child))
+}
+
+/// Starts `launch` without recording it: a successor in a rolling restart is
+/// recorded only once it is ready and its predecessor has stopped.
+pub(crate) fn spawn_unrecorded(state: &StateDir, launch: &Launch) -> Result<(Instance, Child)> {
     let binary = &launch.program;
     if !binary.is_file() {
         bail!("{} is missing: build it first", binary.display());
@@ -93,7 +101,6 @@ fn spawn(state: &StateDir, launch: &Launch) -> Result<(Instance, Child)> {
         started_at: runstate::now(),
         ready_path: launch.ready_path.clone(),
     };
-    state.record(&instance)?;
     Ok((instance, child))
 }
 
@@ -258,6 +265,37 @@ pub fn run(project: &Path, model: &Model, state: &StateDir, options: &Options) -
     let logins: Vec<String> = model.database_services().map(|s| s.snake.clone()).collect();
     create_databases(&cluster, &logins)?;
 
+    let mut notes = Vec::new();
+    let admin_token = state.admin_token(project)?;
+    let mut launches = plan(project, model, state, options, &mut notes)?;
+    state.record_up(&runstate::UpRecord {
+        replicas: options.replicas,
+    })?;
+    launches.extend(prometheus(project, model, state, &launches, &mut notes)?);
+    let instances = match start(state, &launches, options.timeout) {
+        Ok(instances) => instances,
+        Err(err) => {
+            let _ = cluster.stop();
+            return Err(err);
+        }
+    };
+    Ok(Running {
+        instances,
+        admin_token,
+        notes,
+    })
+}
+
+/// How every replica of every service is started, callees first: its binary
+/// in `options.bin_dir`, its port, and the environment the model renders for
+/// it (secrets from the environment or `.env`). `restart` uses the same plan.
+pub fn plan(
+    project: &Path,
+    model: &Model,
+    state: &StateDir,
+    options: &Options,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Launch>> {
     let admin_token = state.admin_token(project)?;
     let dotenv = crate::deploy::env_lookup(project);
     // The native cluster trusts loopback connections, so a database password
@@ -266,11 +304,10 @@ pub fn run(project: &Path, model: &Model, state: &StateDir, options: &Options) -
         "ADMIN_TOKEN" => admin_token.0.clone(),
         other => dotenv(other).unwrap_or_else(|| "native".into()),
     };
-    let mut notes = Vec::new();
-    let otlp = otlp_endpoint(model, &mut notes);
+    let otlp = otlp_endpoint(model, notes);
 
     let mut launches = Vec::new();
-    for svc in &order {
+    for svc in start_order(model)? {
         for replica in 0..svc.native_replicas(options.replicas) {
             let target = Target::Native {
                 replica,
@@ -298,19 +335,7 @@ pub fn run(project: &Path, model: &Model, state: &StateDir, options: &Options) -
             });
         }
     }
-    launches.extend(prometheus(project, model, state, &launches, &mut notes)?);
-    let instances = match start(state, &launches, options.timeout) {
-        Ok(instances) => instances,
-        Err(err) => {
-            let _ = cluster.stop();
-            return Err(err);
-        }
-    };
-    Ok(Running {
-        instances,
-        admin_token,
-        notes,
-    })
+    Ok(launches)
 }
 
 /// Prometheus scraping every replica, with the same rendered configuration
@@ -384,7 +409,7 @@ fn otlp_endpoint(model: &Model, notes: &mut Vec<String>) -> Option<String> {
 }
 
 /// Services ordered so that each starts after every service it calls.
-fn start_order(model: &Model) -> Result<Vec<&Service>> {
+pub fn start_order(model: &Model) -> Result<Vec<&Service>> {
     let mut order: Vec<&Service> = Vec::new();
     let mut left: Vec<&Service> = model.services.iter().collect();
     while !left.is_empty() {

@@ -1,7 +1,5 @@
 //! Forwarding one public request to the service that owns its path.
 
-use std::net::SocketAddr;
-
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Response, header};
@@ -10,6 +8,7 @@ use loja_runtime::Problem;
 use loja_runtime::json::{is_json, payload_too_large, unsupported_media_type};
 use loja_runtime::metrics::UNMATCHED;
 use loja_runtime::observe::RouteLabel;
+use loja_runtime::server::PeerAddr;
 
 use crate::Gateway;
 use crate::path::resolve;
@@ -90,8 +89,8 @@ async fn proxy(
     headers.remove(header::CONTENT_LENGTH);
     let peer = parts
         .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+        .get::<ConnectInfo<PeerAddr>>()
+        .map(|c| c.0.0.ip());
     if let Some(ip) = peer {
         let value = match headers.get(&X_FORWARDED_FOR).and_then(|v| v.to_str().ok()) {
             Some(earlier) => format!("{earlier}, {ip}"),

@@ -1,7 +1,8 @@
 //! Assembling a service's router and serving it until a shutdown signal.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
@@ -10,8 +11,7 @@ use axum::http::{HeaderValue, Method, Uri, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use axum::routing::get;
-use axum::serve::ListenerExt as _;
-use tokio::net::{TcpListener, TcpSocket};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 use crate::config::{CommonConfig, Drain};
 use crate::health::{self, Readiness};
@@ -123,11 +123,20 @@ async fn method_not_allowed(method: Method, uri: Uri) -> Problem {
     )
 }
 
-/// Serves `app` on `listener` until `shutdown` completes, then drains: `/ready`
-/// turns 503 and every answer closes its connection for `drain.delay` while
-/// the listener still accepts, then the listener closes and in-flight
-/// requests get up to `drain.timeout` to finish. Tests pass their own
-/// `shutdown` future.
+/// How long connections accepted just before the listener closed get to
+/// deliver their first request before idle connections are closed.
+const ACCEPTED_LINGER: Duration = Duration::from_millis(250);
+
+/// Serves `app` on `listener` until `shutdown` completes, then drains:
+/// 1. `/ready` turns 503 and every answer closes its connection, while the
+///    listener still accepts, for `drain.delay`;
+/// 2. the listener closes (a successor sharing the port takes every new
+///    connection), and connections it accepted just before get
+///    [`ACCEPTED_LINGER`] to send their request;
+/// 3. idle connections close and in-flight requests get up to
+///    `drain.timeout` to finish.
+///
+/// Tests pass their own `shutdown` future.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
@@ -136,17 +145,17 @@ pub async fn serve(
     drain: Drain,
 ) -> std::io::Result<()> {
     let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+    let (close_tx, close_rx) = tokio::sync::watch::channel(false);
     let draining = readiness.clone();
-    let app = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    // Small request/response exchanges must not wait for Nagle's algorithm.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
+    let app = app.into_make_service_with_connect_info::<PeerAddr>();
+    let listener = ClosableListener::new(listener, close_rx)?;
     let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         shutdown.await;
         draining.start_draining();
         tracing::info!(delay = ?drain.delay, "shutdown requested: unready, closing connections after their answer");
         tokio::time::sleep(drain.delay).await;
+        let _ = close_tx.send(true);
+        tokio::time::sleep(ACCEPTED_LINGER).await;
         tracing::info!("listener closed, finishing in-flight requests");
         let _ = started_tx.send(());
     });
@@ -158,12 +167,100 @@ pub async fn serve(
         }
     };
     tokio::select! {
-        result = server => result,
+        result = server.into_future() => result,
         () = deadline => {
             tracing::warn!(timeout = ?drain.timeout, "drain timeout reached, exiting with requests in flight");
             Ok(())
         }
     }
+}
+
+/// A TCP listener that closes (stops accepting and releases the socket)
+/// when told, while the server keeps serving the connections it has.
+pub struct ClosableListener {
+    listener: Option<TcpListener>,
+    addr: SocketAddr,
+    close: tokio::sync::watch::Receiver<bool>,
+}
+
+impl ClosableListener {
+    fn new(
+        listener: TcpListener,
+        close: tokio::sync::watch::Receiver<bool>,
+    ) -> std::io::Result<Self> {
+        Ok(ClosableListener {
+            addr: listener.local_addr()?,
+            listener: Some(listener),
+            close,
+        })
+    }
+}
+
+impl axum::serve::Listener for ClosableListener {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
+        loop {
+            let Some(listener) = &self.listener else {
+                return std::future::pending().await;
+            };
+            tokio::select! {
+                () = closed(&mut self.close) => self.listener = None,
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, addr)) => {
+                        // Small exchanges must not wait for Nagle's algorithm.
+                        let _ = stream.set_nodelay(true);
+                        return (stream, addr);
+                    }
+                    // A connection that died in the queue concerns no one else.
+                    Err(err) if is_connection_error(&err) => {}
+                    Err(err) => {
+                        // Out of file descriptors and the like: wait, then go on.
+                        tracing::error!(error = %err, "accepting a connection failed");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                },
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        Ok(self.addr)
+    }
+}
+
+/// Completes once the value turned true (or its sender is gone, never).
+async fn closed(close: &mut tokio::sync::watch::Receiver<bool>) {
+    loop {
+        if *close.borrow_and_update() {
+            return;
+        }
+        if close.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// The address of the client of a connection, in the request extensions as
+/// `ConnectInfo<PeerAddr>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, ClosableListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, ClosableListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
+fn is_connection_error(err: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(
+        err.kind(),
+        ConnectionRefused | ConnectionAborted | ConnectionReset
+    )
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).
