@@ -14,6 +14,7 @@ tag = "latest"
 [defaults]
 port = 8080
 shutdown_timeout_secs = 20
+drain_delay_ms = 1000
 prestop_sleep_secs = 5
 termination_grace_secs = 30
 replicas = { min = 2, max = 4 }
@@ -265,8 +266,23 @@ fn a_grace_period_shorter_than_the_drain_is_rejected() {
     assert_eq!(
         errors(&text),
         vec![format!(
-            "{}: termination grace of `orders` leaves no time to drain (25s <= 20s shutdown + 5s preStop sleep) (found `25`; termination_grace_secs > shutdown_timeout_secs + prestop_sleep_secs)",
+            "{}: termination grace of `orders` leaves no time to drain (25s <= 5s preStop sleep + 1s drain delay (1000ms rounded up) + 20s shutdown = 26s) (found `25`; termination_grace_secs > prestop_sleep_secs + ceil(drain_delay_ms / 1000) + shutdown_timeout_secs)",
             at(&text, "25\n", 0)
+        )]
+    );
+}
+
+#[test]
+fn a_drain_delay_that_the_grace_period_does_not_cover_is_rejected() {
+    // 5s preStop + 20s shutdown fit in the 30s grace of [defaults]; the drain
+    // delay, rounded up to 5s, does not.
+    let text = with("drain_delay_ms = 4001\n");
+    let grace = "termination_grace_secs = 30";
+    assert_eq!(
+        errors(&text),
+        vec![format!(
+            "{}: termination grace of `orders` leaves no time to drain (30s <= 5s preStop sleep + 5s drain delay (4001ms rounded up) + 20s shutdown = 30s) (found `30`; termination_grace_secs > prestop_sleep_secs + ceil(drain_delay_ms / 1000) + shutdown_timeout_secs)",
+            at_shifted(&text, grace, 0, grace.len() - 2)
         )]
     );
 }

@@ -24,26 +24,34 @@ pub(super) fn resolve_service(
     };
     let port = pick(&svc.port, &d.port).map_or(0, |p| *p.get_ref());
     let shutdown = pick(&svc.shutdown_timeout_secs, &d.shutdown_timeout_secs);
+    let drain = pick(&svc.drain_delay_ms, &d.drain_delay_ms);
     let prestop = pick(&svc.prestop_sleep_secs, &d.prestop_sleep_secs);
     let grace = pick(&svc.termination_grace_secs, &d.termination_grace_secs);
-    let (shutdown_v, prestop_v, grace_v) = match (&shutdown, &prestop, &grace) {
-        (Some(s), Some(p), Some(g)) => (*s.get_ref(), *p.get_ref(), *g.get_ref()),
+    let (shutdown_v, drain_v, prestop_v, grace_v) = match (&shutdown, &drain, &prestop, &grace) {
+        (Some(s), Some(dr), Some(p), Some(g)) => {
+            (*s.get_ref(), *dr.get_ref(), *p.get_ref(), *g.get_ref())
+        }
         _ => {
             missing(
                 rep,
-                "shutdown_timeout_secs, prestop_sleep_secs and termination_grace_secs",
+                "shutdown_timeout_secs, drain_delay_ms, prestop_sleep_secs and termination_grace_secs",
             );
-            (0, 0, 1)
+            (0, 0, 0, 1)
         }
     };
-    if grace_v <= shutdown_v + prestop_v {
+    // A pod stops in three phases: the preStop sleep, the drain delay (still
+    // accepting, unready) and at most the shutdown timeout for in-flight
+    // requests; the kubelet kills it when the grace period ends.
+    let drain_secs = u64::from(drain_v).div_ceil(1000);
+    let needed = u64::from(prestop_v) + drain_secs + u64::from(shutdown_v);
+    if u64::from(grace_v) <= needed {
         let span = grace.as_ref().map_or(key.span(), |g| g.span());
         rep.error(
             span,
             &format!(
-                "termination grace of `{name}` leaves no time to drain ({grace_v}s <= {shutdown_v}s shutdown + {prestop_v}s preStop sleep)"
+                "termination grace of `{name}` leaves no time to drain ({grace_v}s <= {prestop_v}s preStop sleep + {drain_secs}s drain delay ({drain_v}ms rounded up) + {shutdown_v}s shutdown = {needed}s)"
             ),
-            "termination_grace_secs > shutdown_timeout_secs + prestop_sleep_secs",
+            "termination_grace_secs > prestop_sleep_secs + ceil(drain_delay_ms / 1000) + shutdown_timeout_secs",
         );
     }
     let log_format = pick(&svc.log_format, &d.log_format);
@@ -151,6 +159,7 @@ pub(super) fn resolve_service(
         log_level: pick(&svc.log_level, &d.log_level).unwrap_or_else(|| "info".into()),
         max_body_bytes: pick(&svc.max_body_bytes, &d.max_body_bytes).unwrap_or(65536),
         shutdown_timeout_secs: shutdown_v,
+        drain_delay_ms: drain_v,
         prestop_sleep_secs: prestop_v,
         termination_grace_secs: grace_v,
         replicas,

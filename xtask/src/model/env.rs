@@ -89,6 +89,7 @@ pub const MANAGED: &[&str] = &[
     "LOG_LEVEL",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "SHUTDOWN_TIMEOUT_SECS",
+    "DRAIN_DELAY_MS",
     "MAX_BODY_BYTES",
     "DATABASE_URL",
     "DB_MAX_CONNECTIONS",
@@ -154,6 +155,7 @@ impl Model {
             EnvVar::plain("LOG_LEVEL", &svc.log_level),
             EnvVar::plain("OTEL_EXPORTER_OTLP_ENDPOINT", otlp),
             EnvVar::plain("SHUTDOWN_TIMEOUT_SECS", svc.shutdown_timeout_secs),
+            EnvVar::plain("DRAIN_DELAY_MS", svc.drain_delay_ms),
             EnvVar::plain("MAX_BODY_BYTES", svc.max_body_bytes),
         ];
         if svc.database {

@@ -51,6 +51,8 @@ pub struct Service {
     pub log_level: String,
     pub max_body_bytes: u64,
     pub shutdown_timeout_secs: u32,
+    /// How long a replica keeps accepting, unready, after SIGTERM (`DRAIN_DELAY_MS`).
+    pub drain_delay_ms: u32,
     pub prestop_sleep_secs: u32,
     pub termination_grace_secs: u32,
     pub replicas: Replicas,
