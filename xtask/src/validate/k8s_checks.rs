@@ -1,8 +1,10 @@
 //! Cross-object checks on the rendered Kubernetes manifests that schema
 //! validation cannot do: selectors match pod labels, Services target
 //! declared container ports, HPAs and PDBs target existing workloads,
-//! shutdown fits in the grace period, and NetworkPolicies admit exactly the
-//! callers that loja.toml declares.
+//! shutdown fits in the grace period, rollouts never take a replica away
+//! before its replacement is ready, and what loja.toml says about each
+//! service (rollout, replicas, preStop sleep, grace period, drain settings,
+//! callers admitted by its NetworkPolicy) is what the manifests say.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -22,6 +24,21 @@ struct Object {
 
 fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
     v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+}
+
+fn u64_at(v: &Value, pointer: &str) -> Option<u64> {
+    v.pointer(pointer).and_then(Value::as_u64)
+}
+
+/// The value at `pointer` as written (JSON syntax), or `missing`.
+fn shown(v: &Value, pointer: &str) -> String {
+    v.pointer(pointer)
+        .map_or_else(|| "missing".to_string(), Value::to_string)
+}
+
+/// An optional number for a message: the number, or `missing`.
+fn num(v: Option<u64>) -> String {
+    v.map_or_else(|| "missing".to_string(), |n| n.to_string())
 }
 
 fn labels(v: &Value, pointer: &str) -> BTreeMap<String, String> {
@@ -97,22 +114,139 @@ pub fn check(model: &Model, manifests: &[PathBuf]) -> Result<Vec<String>> {
                 d.name
             ));
         }
-        let grace = d
-            .doc
-            .pointer("/spec/template/spec/terminationGracePeriodSeconds")
-            .and_then(Value::as_u64);
-        let sleep = c
-            .pointer("/lifecycle/preStop/sleep/seconds")
-            .and_then(Value::as_u64);
+        let grace = u64_at(&d.doc, "/spec/template/spec/terminationGracePeriodSeconds");
+        let sleep = u64_at(&c, "/lifecycle/preStop/sleep/seconds");
         let cm = str_at(&c, "/envFrom/0/configMapRef/name");
-        let shutdown =
-            config_value(&objects, cm, "SHUTDOWN_TIMEOUT_SECS").and_then(|s| s.parse::<u64>().ok());
-        match (grace, sleep, shutdown) {
-            (Some(g), Some(s), Some(t)) if g > s + t => {}
-            _ => problems.push(format!(
-                "Deployment {}: terminationGracePeriodSeconds ({grace:?}) must exceed preStop sleep ({sleep:?}) + SHUTDOWN_TIMEOUT_SECS ({shutdown:?}) from ConfigMap `{cm}`",
+        let setting =
+            |name: &str| config_value(&objects, cm, name).and_then(|s| s.parse::<u64>().ok());
+        let shutdown = setting("SHUTDOWN_TIMEOUT_SECS");
+        let drain_ms = setting("DRAIN_DELAY_MS");
+        let drain_secs = drain_ms.map(|ms| ms.div_ceil(1000));
+        // preStop sleep, then the drain delay, then in-flight requests.
+        let needed = match (sleep, drain_secs, shutdown) {
+            (Some(s), Some(dr), Some(t)) => Some(s.saturating_add(dr).saturating_add(t)),
+            _ => None,
+        };
+        if !matches!((grace, needed), (Some(g), Some(n)) if g > n) {
+            problems.push(format!(
+                "Deployment {}: terminationGracePeriodSeconds ({}) must exceed preStop sleep ({}) + DRAIN_DELAY_MS rounded up to seconds ({} from {}ms) + SHUTDOWN_TIMEOUT_SECS ({}) from ConfigMap `{cm}`",
+                d.name,
+                num(grace),
+                num(sleep),
+                num(drain_secs),
+                num(drain_ms),
+                num(shutdown),
+            ));
+        }
+
+        // Zero downtime: a new pod is ready before an old one goes away.
+        let strategy = d.doc.pointer("/spec/strategy").cloned().unwrap_or_default();
+        let surge = u64_at(&strategy, "/rollingUpdate/maxSurge");
+        let unavailable = u64_at(&strategy, "/rollingUpdate/maxUnavailable");
+        let zero_downtime = str_at(&strategy, "/type") == "RollingUpdate"
+            && unavailable == Some(0)
+            && surge.is_some_and(|s| s >= 1);
+        if !zero_downtime {
+            problems.push(format!(
+                "Deployment {}: strategy must be RollingUpdate with maxUnavailable 0 and maxSurge >= 1 for a zero-downtime rollout (found type {}, maxSurge {}, maxUnavailable {})",
+                d.name,
+                shown(&strategy, "/type"),
+                shown(&strategy, "/rollingUpdate/maxSurge"),
+                shown(&strategy, "/rollingUpdate/maxUnavailable"),
+            ));
+        }
+
+        // Deployments are named after the services of loja.toml.
+        let Some(svc) = model.service(&d.name) else {
+            problems.push(format!(
+                "Deployment {}: loja.toml declares no service of that name",
                 d.name
-            )),
+            ));
+            continue;
+        };
+        if surge != Some(u64::from(svc.rollout.max_surge))
+            || unavailable != Some(u64::from(svc.rollout.max_unavailable))
+        {
+            problems.push(format!(
+                "Deployment {}: rollingUpdate maxSurge {} and maxUnavailable {} differ from loja.toml's rollout (max_surge {}, max_unavailable {})",
+                d.name,
+                shown(&strategy, "/rollingUpdate/maxSurge"),
+                shown(&strategy, "/rollingUpdate/maxUnavailable"),
+                svc.rollout.max_surge,
+                svc.rollout.max_unavailable,
+            ));
+        }
+        if sleep != Some(u64::from(svc.prestop_sleep_secs)) {
+            problems.push(format!(
+                "Deployment {}: preStop sleep ({}) differs from loja.toml's prestop_sleep_secs ({})",
+                d.name,
+                num(sleep),
+                svc.prestop_sleep_secs
+            ));
+        }
+        if grace != Some(u64::from(svc.termination_grace_secs)) {
+            problems.push(format!(
+                "Deployment {}: terminationGracePeriodSeconds ({}) differs from loja.toml's termination_grace_secs ({})",
+                d.name,
+                num(grace),
+                svc.termination_grace_secs
+            ));
+        }
+        for (name, found, declared) in [
+            (
+                "SHUTDOWN_TIMEOUT_SECS",
+                shutdown,
+                u64::from(svc.shutdown_timeout_secs),
+            ),
+            ("DRAIN_DELAY_MS", drain_ms, u64::from(svc.drain_delay_ms)),
+        ] {
+            if found != Some(declared) {
+                problems.push(format!(
+                    "Deployment {}: {name} ({}) in ConfigMap `{cm}` differs from loja.toml ({declared})",
+                    d.name,
+                    num(found),
+                ));
+            }
+        }
+
+        // The HPA scales between the bounds loja.toml declares.
+        let hpa = objects.iter().find(|o| {
+            o.kind == "HorizontalPodAutoscaler"
+                && str_at(&o.doc, "/spec/scaleTargetRef/kind") == "Deployment"
+                && str_at(&o.doc, "/spec/scaleTargetRef/name") == d.name
+        });
+        let Some(hpa) = hpa else {
+            problems.push(format!(
+                "Deployment {}: no HorizontalPodAutoscaler targets it, but loja.toml sets replicas {}-{}",
+                d.name, svc.replicas.min, svc.replicas.max
+            ));
+            continue;
+        };
+        // Kubernetes' default when minReplicas is left out.
+        let min = u64_at(&hpa.doc, "/spec/minReplicas").unwrap_or(1);
+        let max = u64_at(&hpa.doc, "/spec/maxReplicas");
+        if min != u64::from(svc.replicas.min) || max != Some(u64::from(svc.replicas.max)) {
+            problems.push(format!(
+                "HorizontalPodAutoscaler {}: minReplicas {min} and maxReplicas {} differ from loja.toml's replicas of `{}` (min {}, max {})",
+                hpa.name,
+                num(max),
+                svc.name,
+                svc.replicas.min,
+                svc.replicas.max
+            ));
+        }
+        if let Some(replicas) = d.doc.pointer("/spec/replicas") {
+            let within = replicas
+                .as_u64()
+                .is_some_and(|r| r >= min && max.is_some_and(|m| r <= m));
+            if !within {
+                problems.push(format!(
+                    "Deployment {}: replicas {replicas} outside the bounds of HorizontalPodAutoscaler {} ({min}-{})",
+                    d.name,
+                    hpa.name,
+                    num(max)
+                ));
+            }
         }
     }
 
