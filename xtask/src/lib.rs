@@ -8,6 +8,7 @@ pub mod build;
 pub mod compose;
 pub mod deploy;
 pub mod down;
+pub mod drill;
 pub mod files;
 pub mod images;
 pub mod logs;

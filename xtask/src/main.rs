@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 
 use xtask::model::Model;
 pub use xtask::project_root;
-use xtask::{bench, compose, deploy, down, images, logs, restart, state_dir, status, up};
+use xtask::{bench, compose, deploy, down, drill, images, logs, restart, state_dir, status, up};
 
 #[derive(Parser)]
 #[command(name = "cargo xtask", about = "Loja Veloz tasks driven by loja.toml")]
@@ -147,6 +147,31 @@ enum Command {
         #[arg(long)]
         no_build: bool,
     },
+    /// Rolling restarts and chaos (SIGKILL, a PostgreSQL crash) under order
+    /// load, then the invariants checked in the databases.
+    Drill {
+        /// Concurrent connections of the order load.
+        #[arg(long, default_value_t = 32)]
+        connections: u32,
+        /// Times every service is restarted replica by replica.
+        #[arg(long, default_value_t = 2)]
+        rounds: u32,
+        /// Seconds of the chaos phase.
+        #[arg(long, default_value_t = 60)]
+        chaos: u64,
+        /// Seconds between two faults.
+        #[arg(long, default_value_t = 3)]
+        fault_every: u64,
+        /// Seed of the fault sequence, to replay a run.
+        #[arg(long)]
+        seed: Option<u64>,
+        /// The short run CI makes.
+        #[arg(long)]
+        smoke: bool,
+        /// Use the release binaries already built.
+        #[arg(long)]
+        no_build: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -259,6 +284,25 @@ fn run() -> Result<()> {
                 smoke: false,
             };
             bench::run(&root, &if smoke { options.smoke() } else { options })
+        }
+        Command::Drill {
+            connections,
+            rounds,
+            chaos,
+            fault_every,
+            seed,
+            smoke,
+            no_build,
+        } => {
+            let options = drill::Options {
+                connections,
+                rounds: rounds.max(1),
+                chaos: Duration::from_secs(chaos),
+                fault_every: Duration::from_secs(fault_every.max(1)),
+                seed,
+                build: !no_build,
+            };
+            drill::run(&root, &if smoke { options.smoke() } else { options })
         }
         Command::Deploy {
             dry_run,

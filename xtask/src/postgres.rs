@@ -93,6 +93,19 @@ impl Cluster {
             .is_ok_and(|s| s.success())
     }
 
+    /// Stops the server as a crash would (immediate mode: no checkpoint,
+    /// sessions cut), then starts it again, which replays the WAL.
+    pub fn crash_restart(&self) -> Result<()> {
+        run_as_postgres(
+            Command::new("pg_ctl")
+                .args(["-w", "-m", "immediate", "-D"])
+                .arg(self.data_dir())
+                .arg("stop"),
+            &self.dir.join("pg_ctl.log"),
+        )?;
+        self.start()
+    }
+
     /// Stops the server (fast mode: sessions are closed, data is kept).
     pub fn stop(&self) -> Result<()> {
         if !self.is_running() {
@@ -214,4 +227,31 @@ pub fn psql(url: &str, sql: &str) -> Result<()> {
         bail!("psql: {}", String::from_utf8_lossy(&out.stderr).trim());
     }
     Ok(())
+}
+
+/// The rows `sql` returns from `url`, each as its columns' text.
+pub fn query(url: &str, sql: &str) -> Result<Vec<Vec<String>>> {
+    let out = Command::new("psql")
+        .args([
+            "-X",
+            "-A",
+            "-t",
+            "-F",
+            "\t",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            sql,
+        ])
+        .arg(url)
+        .output()
+        .context("running psql (it comes with the PostgreSQL client package)")?;
+    if !out.status.success() {
+        bail!("psql: {}", String::from_utf8_lossy(&out.stderr).trim());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split('\t').map(str::to_owned).collect())
+        .collect())
 }

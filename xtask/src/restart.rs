@@ -240,7 +240,7 @@ fn stop_one(instance: &Instance, grace: Duration) {
 /// still queued on it unless `net.ipv4.tcp_migrate_req` hands them to the
 /// other listener (the successor). Turns it on when allowed, else says what
 /// may happen.
-fn allow_queue_handover() {
+pub fn allow_queue_handover() {
     let path = "/proc/sys/net/ipv4/tcp_migrate_req";
     match std::fs::read_to_string(path) {
         Ok(v) if v.trim() == "1" => {}

@@ -186,12 +186,12 @@ pub fn validate(root: &Path) -> Result<Vec<Outcome>> {
     out.push(kustomize(&k8s, &scratch));
     out.push(match k8s_checks::check(&model, &manifests) {
         Ok(problems) => Outcome {
-            name: "kubernetes cross-references (selectors, ports, targets, policies)".into(),
+            name: "kubernetes cross-references (selectors, ports, targets, policies, rollout and drain timing)".into(),
             ok: problems.is_empty(),
             detail: problems.join("\n"),
         },
         Err(e) => Outcome {
-            name: "kubernetes cross-references (selectors, ports, targets, policies)".into(),
+            name: "kubernetes cross-references (selectors, ports, targets, policies, rollout and drain timing)".into(),
             ok: false,
             detail: format!("{e:#}"),
         },

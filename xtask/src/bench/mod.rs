@@ -10,10 +10,10 @@ mod cpu;
 mod dbstats;
 mod footprint;
 mod gateway;
-mod http;
-mod orders;
-mod report;
-mod wrk;
+pub(crate) mod http;
+pub(crate) mod orders;
+pub(crate) mod report;
+pub(crate) mod wrk;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -57,14 +57,16 @@ impl Options {
 }
 
 /// The platform under load.
-struct Platform {
-    gateway: String,
-    instances: Vec<Instance>,
-    admin_token: String,
+pub(crate) struct Platform {
+    /// The model it was started from, with the ports it really uses.
+    pub model: Model,
+    pub gateway: String,
+    pub instances: Vec<Instance>,
+    pub admin_token: String,
     /// Superuser URL of its PostgreSQL server, without database.
-    postgres: Option<String>,
-    state: StateDir,
-    bin_dir: PathBuf,
+    pub postgres: Option<String>,
+    pub state: StateDir,
+    pub bin_dir: PathBuf,
     /// Started by the bench: stopped and removed at the end.
     owned: bool,
 }
@@ -90,7 +92,7 @@ pub fn run(root: &Path, options: &Options) -> Result<()> {
     }
     let model = Model::load(&root.join("loja.toml"))?;
     let platform = match &options.url {
-        None => start(root, &model, options)?,
+        None => start(root, &model, options.replicas, options.build, "bench")?,
         Some(url) => attach(root, &model, url)?,
     };
     let target_dir = crate::build::target_dir(root);
@@ -223,27 +225,39 @@ fn smoke_check(report: &report::Report) -> Result<()> {
     Ok(())
 }
 
+/// The `up` options of a platform started by [`start`].
+pub(crate) fn up_options(root: &Path, replicas: u32, build: bool) -> up::Options {
+    up::Options {
+        replicas: Some(replicas.max(1)),
+        build,
+        bin_dir: crate::build::release_dir(root),
+        timeout: Duration::from_secs(60),
+    }
+}
+
 /// Builds the release binaries and starts the platform the way `up` does, on
-/// free ports, in a temporary state directory of its own.
-fn start(root: &Path, model: &Model, options: &Options) -> Result<Platform> {
+/// free ports, in a temporary state directory of its own (`loja-<purpose>-<pid>`).
+pub(crate) fn start(
+    root: &Path,
+    model: &Model,
+    replicas: u32,
+    build: bool,
+    purpose: &str,
+) -> Result<Platform> {
     let mut model = model.clone();
     for service in &mut model.services {
-        service.native_ports = (0..options.replicas.max(1))
+        service.native_ports = (0..replicas.max(1))
             .map(|_| free_port())
             .collect::<Result<_>>()?;
     }
     model.postgres.native_port = free_port()?;
     model.observability.prometheus_port = free_port()?;
     let state =
-        StateDir::new(std::env::temp_dir().join(format!("loja-bench-{}", std::process::id())));
-    let bin_dir = crate::build::release_dir(root);
-    let up_options = up::Options {
-        replicas: Some(options.replicas.max(1)),
-        build: options.build,
-        bin_dir: bin_dir.clone(),
-        timeout: Duration::from_secs(60),
-    };
+        StateDir::new(std::env::temp_dir().join(format!("loja-{purpose}-{}", std::process::id())));
+    let up_options = up_options(root, replicas, build);
+    let bin_dir = up_options.bin_dir.clone();
     let mut platform = Platform {
+        model: Model::clone(&model),
         gateway: String::new(),
         instances: Vec::new(),
         admin_token: String::new(),
@@ -255,7 +269,7 @@ fn start(root: &Path, model: &Model, options: &Options) -> Result<Platform> {
         bin_dir,
         owned: true,
     };
-    let running = up::run(root, &model, &state, &up_options)?;
+    let running = up::run(root, &platform.model, &state, &up_options)?;
     let gateway = running
         .instances
         .iter()
@@ -283,6 +297,7 @@ fn attach(root: &Path, model: &Model, url: &str) -> Result<Platform> {
         .collect();
     let cluster = Cluster::new(state.postgres_dir(), model.postgres.native_port);
     Ok(Platform {
+        model: model.clone(),
         gateway: url.trim_end_matches('/').to_owned(),
         instances,
         admin_token: state.admin_token(root)?.0,
@@ -296,7 +311,7 @@ fn attach(root: &Path, model: &Model, url: &str) -> Result<Platform> {
 }
 
 /// The short hash of HEAD, with `-dirty` when the tree has changes.
-fn git_revision(root: &Path) -> String {
+pub(crate) fn git_revision(root: &Path) -> String {
     let git = |args: &[&str]| {
         Command::new("git")
             .args(args)

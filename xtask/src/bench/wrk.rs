@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -62,20 +62,36 @@ pub struct Spec<'a> {
 
 /// Runs wrk once and parses its report.
 pub fn run(root: &Path, spec: &Spec) -> Result<Load> {
+    finish(spawn(root, spec)?, false)
+}
+
+/// Starts wrk for `spec.duration`; [`finish`] collects its report.
+pub fn spawn(root: &Path, spec: &Spec) -> Result<Child> {
     let script = root.join("xtask/bench/load.lua");
     // wrk's threads share the machine with the platform: two are plenty to
     // keep every connection busy at these rates.
     let threads = spec.connections.clamp(1, 2);
     let secs = spec.duration.as_secs().max(1);
-    let out = Command::new("wrk")
+    Command::new("wrk")
         .args(["-t", &threads.to_string()])
         .args(["-c", &spec.connections.to_string()])
         .args(["-d", &format!("{secs}s"), "--timeout", "10s", "-s"])
         .arg(&script)
         .arg(spec.url)
         .args(["--", spec.mode, spec.run_id, &spec.skus.to_string()])
-        .output()
-        .context("running wrk (`cargo xtask tools` installs it)")?;
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("running wrk (`cargo xtask tools` installs it)")
+}
+
+/// Waits for wrk's report; with `interrupt`, stops the load first (wrk
+/// reports on SIGINT as at the end of its duration).
+pub fn finish(child: Child, interrupt: bool) -> Result<Load> {
+    if interrupt {
+        crate::runstate::signal(child.id(), "INT");
+    }
+    let out = child.wait_with_output().context("waiting for wrk")?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         bail!(
