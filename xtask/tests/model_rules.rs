@@ -191,6 +191,24 @@ fn min_replicas_above_max_is_rejected() {
 }
 
 #[test]
+fn a_rollout_that_takes_serving_replicas_away_is_rejected() {
+    let text = with("rollout = { max_surge = 0, max_unavailable = 1 }\n");
+    assert_eq!(
+        errors(&text),
+        vec![
+            format!(
+                "{}: rollout of `orders` has max_surge = 0: with no replica ever unavailable it could never replace one (found `0`; rollout.max_surge >= 1)",
+                at_shifted(&text, "max_surge = 0", 0, "max_surge = ".len())
+            ),
+            format!(
+                "{}: rollout of `orders` may stop 1 serving replica(s) before their successors are ready (found `1`; rollout.max_unavailable = 0 (a rollout adds a replica, waits until it is ready, then stops an old one))",
+                at_shifted(&text, "max_unavailable = 1", 0, "max_unavailable = ".len())
+            ),
+        ]
+    );
+}
+
+#[test]
 fn a_service_inherits_the_other_replica_bound_from_defaults() {
     let text = with("replicas = { min = 6 }\n");
     let errs = errors(&text);

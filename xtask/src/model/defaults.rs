@@ -130,12 +130,33 @@ pub(super) fn resolve_service(
     let requests = resources(rep, &svc.requests, &d.requests, "requests");
     let limits = resources(rep, &svc.limits, &d.limits, "limits");
     let (ro, rd) = (
-        svc.rollout.unwrap_or_default(),
-        d.rollout.unwrap_or_default(),
+        svc.rollout.clone().unwrap_or_default(),
+        d.rollout.clone().unwrap_or_default(),
     );
+    let surge = pick(&ro.max_surge, &rd.max_surge);
+    let unavailable = pick(&ro.max_unavailable, &rd.max_unavailable);
+    // A deploy must never take a serving replica away before its successor is
+    // ready: the platform's promise of deploys without failed requests.
+    if let Some(u) = unavailable.as_ref().filter(|u| *u.get_ref() != 0) {
+        rep.error(
+            u.span(),
+            &format!(
+                "rollout of `{name}` may stop {} serving replica(s) before their successors are ready",
+                u.get_ref()
+            ),
+            "rollout.max_unavailable = 0 (a rollout adds a replica, waits until it is ready, then stops an old one)",
+        );
+    }
+    if let Some(s) = surge.as_ref().filter(|s| *s.get_ref() == 0) {
+        rep.error(
+            s.span(),
+            &format!("rollout of `{name}` has max_surge = 0: with no replica ever unavailable it could never replace one"),
+            "rollout.max_surge >= 1",
+        );
+    }
     let rollout = Rollout {
-        max_surge: ro.max_surge.or(rd.max_surge).unwrap_or(1),
-        max_unavailable: ro.max_unavailable.or(rd.max_unavailable).unwrap_or(0),
+        max_surge: surge.map_or(1, |s| *s.get_ref()),
+        max_unavailable: unavailable.map_or(0, |u| *u.get_ref()),
     };
     let (po, pd) = (
         svc.db_pool.unwrap_or_default(),

@@ -109,11 +109,11 @@ pub struct RawResources {
     pub memory_mib: Option<u32>,
 }
 
-#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRollout {
-    pub max_surge: Option<u32>,
-    pub max_unavailable: Option<u32>,
+    pub max_surge: Option<Spanned<u32>>,
+    pub max_unavailable: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize)]
