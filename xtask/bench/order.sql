@@ -58,15 +58,15 @@ SELECT status, expires_at, created_at, updated_at FROM reservations WHERE order_
 SELECT sku, quantity, unit_price_cents FROM reservation_items WHERE order_id = md5(:oid::text)::uuid ORDER BY sku;
 COMMIT;
 
--- pedidos, repo.rs `record_reserved` (the priced items), then the read of step 2.
-UPDATE orders SET step = 'reserved', items = (SELECT jsonb_agg(e || jsonb_build_object('unit_price_cents', 100)) FROM jsonb_array_elements(items) e), total_cents = :total, lease_until = now() + make_interval(secs => 30), updated_at = now() WHERE id = md5(:oid::text)::uuid AND status = 'pending' AND step = 'created';
+-- pedidos, repo.rs `record_reserved` (the priced items, asynchronous commit), then the read of step 2.
+UPDATE orders SET step = 'reserved', items = (SELECT jsonb_agg(e || jsonb_build_object('unit_price_cents', 100)) FROM jsonb_array_elements(items) e), total_cents = :total, lease_until = now() + make_interval(secs => 30), updated_at = now() FROM (SELECT set_config('synchronous_commit', 'off', true)) AS asynchronous_commit WHERE id = md5(:oid::text)::uuid AND status = 'pending' AND step = 'created';
 SELECT id, customer_id, status, step, items, total_cents, payment_method, payment_token, payment_id, payment_status, failure, compensation_pending, cancel_requested, created_at, updated_at FROM orders WHERE id = md5(:oid::text)::uuid;
 
 -- pagamentos, payments.rs `charge`: one autocommitted insert.
 INSERT INTO payments (id, order_id, amount_cents, method, token, status, decline_reason) VALUES (gen_random_uuid(), md5(:oid::text)::uuid, :total, CASE WHEN :card = 1 THEN 'card' ELSE 'pix' END, CASE WHEN :card = 1 THEN 'tok_visa' END, 'approved', NULL) ON CONFLICT (order_id) DO NOTHING RETURNING id, order_id, amount_cents, method, status, decline_reason, created_at, refunded_at, token;
 
--- pedidos, repo.rs `record_charged`, then the read of step 3.
-UPDATE orders SET step = 'charged', payment_id = md5(:oid::text), payment_status = 'approved', lease_until = now() + make_interval(secs => 30), updated_at = now() WHERE id = md5(:oid::text)::uuid AND status = 'pending' AND step = 'reserved';
+-- pedidos, repo.rs `record_charged` (asynchronous commit), then the read of step 3.
+UPDATE orders SET step = 'charged', payment_id = md5(:oid::text), payment_status = 'approved', lease_until = now() + make_interval(secs => 30), updated_at = now() FROM (SELECT set_config('synchronous_commit', 'off', true)) AS asynchronous_commit WHERE id = md5(:oid::text)::uuid AND status = 'pending' AND step = 'reserved';
 SELECT id, customer_id, status, step, items, total_cents, payment_method, payment_token, payment_id, payment_status, failure, compensation_pending, cancel_requested, created_at, updated_at FROM orders WHERE id = md5(:oid::text)::uuid;
 
 -- estoque, reservations.rs `transition` to committed.

@@ -36,12 +36,22 @@ const LIST_ORDERS: &str = concat!(
          ORDER BY created_at DESC, id DESC LIMIT $4"
 );
 
+// The two intermediate saga steps commit asynchronously (`synchronous_commit`
+// off for their own transaction, set in the statement itself so that it
+// stays one round trip): the commit does not wait for its WAL to reach disk.
+// A crash may lose such a step, never anything after it, since every later
+// synchronous commit flushes the WAL before it; the reconciler then redoes
+// the step, and both calls it repeats (estoque's hold, pagamentos' charge)
+// are idempotent per order. The order's creation and its outcome stay
+// synchronous: a client is only answered once they are on disk.
 const RECORD_RESERVED: &str = "UPDATE orders SET step = 'reserved', items = $2, total_cents = $3, \
              lease_until = now() + make_interval(secs => $4), updated_at = now() \
+         FROM (SELECT set_config('synchronous_commit', 'off', true)) AS asynchronous_commit \
          WHERE id = $1 AND status = 'pending' AND step = 'created'";
 
 const RECORD_CHARGED: &str = "UPDATE orders SET step = 'charged', payment_id = $2, payment_status = 'approved', \
              lease_until = now() + make_interval(secs => $3), updated_at = now() \
+         FROM (SELECT set_config('synchronous_commit', 'off', true)) AS asynchronous_commit \
          WHERE id = $1 AND status = 'pending' AND step = 'reserved'";
 
 const FINISH: &str = concat!(
