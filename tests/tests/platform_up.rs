@@ -3,29 +3,14 @@
 //! as a client would: a shopping session end to end, then the metrics and
 //! logs an operator would look at.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+mod native;
 
 use anyhow::{Context, Result};
-use loja_tests::{card, free_port, order_body, process::binaries};
+use loja_tests::{card, order_body};
+use native::Native;
 use serde_json::{Value, json};
-use xtask::model::Model;
-use xtask::runstate::{Instance, StateDir};
-use xtask::{down, up};
-
-/// Stops everything `up` started when the test ends, passed or failed.
-struct Down(StateDir);
-
-impl Drop for Down {
-    fn drop(&mut self) {
-        let _ = down::run(&self.0, Duration::from_secs(10));
-        let _ = std::fs::remove_dir_all(self.0.root());
-    }
-}
-
-fn project_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use xtask::runstate::Instance;
+use xtask::up;
 
 /// A trace id this test chooses, so it can be looked for in every log.
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -33,36 +18,10 @@ const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 #[tokio::test(flavor = "multi_thread")]
 async fn a_shopping_session_through_the_gateway_of_a_platform_started_like_xtask_up() -> Result<()>
 {
-    let bins = tokio::task::spawn_blocking(binaries).await??;
-    let root = project_root();
-    let mut model = Model::load(&root.join("loja.toml"))?;
-    for service in &mut model.services {
-        service.native_ports = vec![free_port()];
-    }
-    model.postgres.native_port = free_port();
-    model.observability.prometheus_port = free_port();
-    let state = StateDir::new(std::env::temp_dir().join(format!("loja-up-{}", free_port())));
-    let _down = Down(state.clone());
-    let options = up::Options {
-        replicas: Some(1),
-        build: false,
-        bin_dir: bins,
-        timeout: Duration::from_secs(60),
-    };
-    let running = {
-        let (root, model, state) = (root.clone(), model.clone(), state.clone());
-        tokio::task::spawn_blocking(move || up::run(&root, &model, &state, &options)).await??
-    };
-    let port_of = |name: &str| -> u16 {
-        running
-            .instances
-            .iter()
-            .find(|i| i.service == name)
-            .map(|i| i.port)
-            .unwrap()
-    };
-    let gw = format!("http://127.0.0.1:{}", port_of("api-gateway"));
-    let token = running.admin_token.0.clone();
+    let platform = Native::start().await?;
+    let (model, state, running) = (&platform.model, &platform.state, &platform.running);
+    let gw = platform.gateway();
+    let token = platform.token().to_owned();
     let http = reqwest::Client::new();
 
     // The catalog, written with the admin token.
@@ -166,7 +125,10 @@ async fn a_shopping_session_through_the_gateway_of_a_platform_started_like_xtask
     ];
     for (service, endpoint) in expected {
         let metrics = http
-            .get(format!("http://127.0.0.1:{}/metrics", port_of(service)))
+            .get(format!(
+                "http://127.0.0.1:{}/metrics",
+                platform.port_of(service)
+            ))
             .send()
             .await?
             .text()
