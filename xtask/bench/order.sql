@@ -21,21 +21,18 @@
 \set q3 random(1, 3)
 \set card random(0, 1)
 
--- pedidos, orders.rs `create`: the order and its Idempotency-Key, one transaction.
+-- pedidos, orders.rs `create`: the order (returned to the saga) and its Idempotency-Key, one transaction.
 BEGIN;
 \if :n = 1
-INSERT INTO orders (id, customer_id, items, payment_method, payment_token, lease_until) VALUES (md5(:oid::text)::uuid, 'bench-' || :client_id, jsonb_build_array(jsonb_build_object('sku', 'BENCH-' || lpad(:s1::text, 4, '0'), 'quantity', :q1::bigint, 'unit_price_cents', null)), CASE WHEN :card = 1 THEN 'card' ELSE 'pix' END, CASE WHEN :card = 1 THEN 'tok_visa' END, now() + make_interval(secs => 30));
+INSERT INTO orders (id, customer_id, items, payment_method, payment_token, lease_until) VALUES (md5(:oid::text)::uuid, 'bench-' || :client_id, jsonb_build_array(jsonb_build_object('sku', 'BENCH-' || lpad(:s1::text, 4, '0'), 'quantity', :q1::bigint, 'unit_price_cents', null)), CASE WHEN :card = 1 THEN 'card' ELSE 'pix' END, CASE WHEN :card = 1 THEN 'tok_visa' END, now() + make_interval(secs => 30)) RETURNING id, customer_id, status, step, items, total_cents, payment_method, payment_token, payment_id, payment_status, failure, compensation_pending, cancel_requested, created_at, updated_at;
 \elif :n = 2
-INSERT INTO orders (id, customer_id, items, payment_method, payment_token, lease_until) VALUES (md5(:oid::text)::uuid, 'bench-' || :client_id, jsonb_build_array(jsonb_build_object('sku', 'BENCH-' || lpad(:s1::text, 4, '0'), 'quantity', :q1::bigint, 'unit_price_cents', null), jsonb_build_object('sku', 'BENCH-' || lpad(:s2::text, 4, '0'), 'quantity', :q2::bigint, 'unit_price_cents', null)), CASE WHEN :card = 1 THEN 'card' ELSE 'pix' END, CASE WHEN :card = 1 THEN 'tok_visa' END, now() + make_interval(secs => 30));
+INSERT INTO orders (id, customer_id, items, payment_method, payment_token, lease_until) VALUES (md5(:oid::text)::uuid, 'bench-' || :client_id, jsonb_build_array(jsonb_build_object('sku', 'BENCH-' || lpad(:s1::text, 4, '0'), 'quantity', :q1::bigint, 'unit_price_cents', null), jsonb_build_object('sku', 'BENCH-' || lpad(:s2::text, 4, '0'), 'quantity', :q2::bigint, 'unit_price_cents', null)), CASE WHEN :card = 1 THEN 'card' ELSE 'pix' END, CASE WHEN :card = 1 THEN 'tok_visa' END, now() + make_interval(secs => 30)) RETURNING id, customer_id, status, step, items, total_cents, payment_method, payment_token, payment_id, payment_status, failure, compensation_pending, cancel_requested, created_at, updated_at;
 \else
-INSERT INTO orders (id, customer_id, items, payment_method, payment_token, lease_until) VALUES (md5(:oid::text)::uuid, 'bench-' || :client_id, jsonb_build_array(jsonb_build_object('sku', 'BENCH-' || lpad(:s1::text, 4, '0'), 'quantity', :q1::bigint, 'unit_price_cents', null), jsonb_build_object('sku', 'BENCH-' || lpad(:s2::text, 4, '0'), 'quantity', :q2::bigint, 'unit_price_cents', null), jsonb_build_object('sku', 'BENCH-' || lpad(:s3::text, 4, '0'), 'quantity', :q3::bigint, 'unit_price_cents', null)), CASE WHEN :card = 1 THEN 'card' ELSE 'pix' END, CASE WHEN :card = 1 THEN 'tok_visa' END, now() + make_interval(secs => 30));
+INSERT INTO orders (id, customer_id, items, payment_method, payment_token, lease_until) VALUES (md5(:oid::text)::uuid, 'bench-' || :client_id, jsonb_build_array(jsonb_build_object('sku', 'BENCH-' || lpad(:s1::text, 4, '0'), 'quantity', :q1::bigint, 'unit_price_cents', null), jsonb_build_object('sku', 'BENCH-' || lpad(:s2::text, 4, '0'), 'quantity', :q2::bigint, 'unit_price_cents', null), jsonb_build_object('sku', 'BENCH-' || lpad(:s3::text, 4, '0'), 'quantity', :q3::bigint, 'unit_price_cents', null)), CASE WHEN :card = 1 THEN 'card' ELSE 'pix' END, CASE WHEN :card = 1 THEN 'tok_visa' END, now() + make_interval(secs => 30)) RETURNING id, customer_id, status, step, items, total_cents, payment_method, payment_token, payment_id, payment_status, failure, compensation_pending, cancel_requested, created_at, updated_at;
 \endif
 DELETE FROM idempotency_keys WHERE key = 'bench-' || :oid AND created_at < now() - make_interval(hours => 24);
 INSERT INTO idempotency_keys (key, fingerprint, order_id) VALUES ('bench-' || :oid, md5(:oid::text) || md5(:oid::text), md5(:oid::text)::uuid) ON CONFLICT (key) DO NOTHING;
 COMMIT;
-
--- pedidos, saga.rs `run`: the order is read before each step (1 of 3).
-SELECT id, customer_id, status, step, items, total_cents, payment_method, payment_token, payment_id, payment_status, failure, compensation_pending, cancel_requested, created_at, updated_at FROM orders WHERE id = md5(:oid::text)::uuid;
 
 -- estoque, reservations.rs `hold`: claim, check skus, take units per line, load.
 BEGIN;
@@ -58,16 +55,14 @@ SELECT status, expires_at, created_at, updated_at FROM reservations WHERE order_
 SELECT sku, quantity, unit_price_cents FROM reservation_items WHERE order_id = md5(:oid::text)::uuid ORDER BY sku;
 COMMIT;
 
--- pedidos, repo.rs `record_reserved` (the priced items, asynchronous commit), then the read of step 2.
-UPDATE orders SET step = 'reserved', items = (SELECT jsonb_agg(e || jsonb_build_object('unit_price_cents', 100)) FROM jsonb_array_elements(items) e), total_cents = :total, lease_until = now() + make_interval(secs => 30), updated_at = now() FROM (SELECT set_config('synchronous_commit', 'off', true)) AS asynchronous_commit WHERE id = md5(:oid::text)::uuid AND status = 'pending' AND step = 'created';
-SELECT id, customer_id, status, step, items, total_cents, payment_method, payment_token, payment_id, payment_status, failure, compensation_pending, cancel_requested, created_at, updated_at FROM orders WHERE id = md5(:oid::text)::uuid;
+-- pedidos, repo.rs `record_reserved` (the priced items, asynchronous commit), returning the order.
+UPDATE orders SET step = 'reserved', items = (SELECT jsonb_agg(e || jsonb_build_object('unit_price_cents', 100)) FROM jsonb_array_elements(items) e), total_cents = :total, lease_until = now() + make_interval(secs => 30), updated_at = now() FROM (SELECT set_config('synchronous_commit', 'off', true)) AS asynchronous_commit WHERE id = md5(:oid::text)::uuid AND status = 'pending' AND step = 'created' RETURNING id, customer_id, status, step, items, total_cents, payment_method, payment_token, payment_id, payment_status, failure, compensation_pending, cancel_requested, created_at, updated_at;
 
 -- pagamentos, payments.rs `charge`: one autocommitted insert.
 INSERT INTO payments (id, order_id, amount_cents, method, token, status, decline_reason) VALUES (gen_random_uuid(), md5(:oid::text)::uuid, :total, CASE WHEN :card = 1 THEN 'card' ELSE 'pix' END, CASE WHEN :card = 1 THEN 'tok_visa' END, 'approved', NULL) ON CONFLICT (order_id) DO NOTHING RETURNING id, order_id, amount_cents, method, status, decline_reason, created_at, refunded_at, token;
 
--- pedidos, repo.rs `record_charged` (asynchronous commit), then the read of step 3.
-UPDATE orders SET step = 'charged', payment_id = md5(:oid::text), payment_status = 'approved', lease_until = now() + make_interval(secs => 30), updated_at = now() FROM (SELECT set_config('synchronous_commit', 'off', true)) AS asynchronous_commit WHERE id = md5(:oid::text)::uuid AND status = 'pending' AND step = 'reserved';
-SELECT id, customer_id, status, step, items, total_cents, payment_method, payment_token, payment_id, payment_status, failure, compensation_pending, cancel_requested, created_at, updated_at FROM orders WHERE id = md5(:oid::text)::uuid;
+-- pedidos, repo.rs `record_charged` (asynchronous commit), returning the order.
+UPDATE orders SET step = 'charged', payment_id = md5(:oid::text), payment_status = 'approved', lease_until = now() + make_interval(secs => 30), updated_at = now() FROM (SELECT set_config('synchronous_commit', 'off', true)) AS asynchronous_commit WHERE id = md5(:oid::text)::uuid AND status = 'pending' AND step = 'reserved' RETURNING id, customer_id, status, step, items, total_cents, payment_method, payment_token, payment_id, payment_status, failure, compensation_pending, cancel_requested, created_at, updated_at;
 
 -- estoque, reservations.rs `transition` to committed.
 BEGIN;

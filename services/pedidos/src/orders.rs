@@ -56,7 +56,7 @@ async fn create(
 
     let id = Uuid::now_v7();
     let mut tx = state.db.begin().await?;
-    repo::insert(&mut tx, id, &new, state.saga.lease).await?;
+    let order = repo::insert(&mut tx, id, &new, state.saga.lease).await?;
     if let Some(key) = &key {
         let fingerprint = idempotency::fingerprint(&body);
         let owned =
@@ -85,7 +85,7 @@ async fn create(
     // task stays in the request's span, so its calls continue the trace.
     let saga = state.saga.clone();
     let order =
-        tokio::spawn(async move { saga.run(id).await }.instrument(tracing::Span::current()))
+        tokio::spawn(async move { saga.drive(order).await }.instrument(tracing::Span::current()))
             .await
             .map_err(|e| Error::Upstream(loja_runtime::Problem::internal(e)))??;
     let (status, body) = saga::response_for(&order);

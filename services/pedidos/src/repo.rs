@@ -22,8 +22,11 @@ macro_rules! columns {
     };
 }
 
-const INSERT_ORDER: &str = "INSERT INTO orders (id, customer_id, items, payment_method, payment_token, lease_until) \
-         VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6))";
+const INSERT_ORDER: &str = concat!(
+    "INSERT INTO orders (id, customer_id, items, payment_method, payment_token, lease_until) \
+         VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6)) RETURNING ",
+    columns!()
+);
 
 const SELECT_ORDER: &str = concat!("SELECT ", columns!(), " FROM orders WHERE id = $1");
 
@@ -44,15 +47,22 @@ const LIST_ORDERS: &str = concat!(
 // the step, and both calls it repeats (estoque's hold, pagamentos' charge)
 // are idempotent per order. The order's creation and its outcome stay
 // synchronous: a client is only answered once they are on disk.
-const RECORD_RESERVED: &str = "UPDATE orders SET step = 'reserved', items = $2, total_cents = $3, \
+// Each step returns the order as it now stands, so the saga never reads it again.
+const RECORD_RESERVED: &str = concat!(
+    "UPDATE orders SET step = 'reserved', items = $2, total_cents = $3, \
              lease_until = now() + make_interval(secs => $4), updated_at = now() \
          FROM (SELECT set_config('synchronous_commit', 'off', true)) AS asynchronous_commit \
-         WHERE id = $1 AND status = 'pending' AND step = 'created'";
+         WHERE id = $1 AND status = 'pending' AND step = 'created' RETURNING ",
+    columns!()
+);
 
-const RECORD_CHARGED: &str = "UPDATE orders SET step = 'charged', payment_id = $2, payment_status = 'approved', \
+const RECORD_CHARGED: &str = concat!(
+    "UPDATE orders SET step = 'charged', payment_id = $2, payment_status = 'approved', \
              lease_until = now() + make_interval(secs => $3), updated_at = now() \
          FROM (SELECT set_config('synchronous_commit', 'off', true)) AS asynchronous_commit \
-         WHERE id = $1 AND status = 'pending' AND step = 'reserved'";
+         WHERE id = $1 AND status = 'pending' AND step = 'reserved' RETURNING ",
+    columns!()
+);
 
 const FINISH: &str = concat!(
     "UPDATE orders SET status = $2, step = 'done', failure = $3, \
@@ -142,7 +152,7 @@ pub async fn insert(
     id: Uuid,
     new: &NewOrder,
     lease: Duration,
-) -> Result<(), sqlx::Error> {
+) -> Result<Order, sqlx::Error> {
     let items: Vec<OrderItem> = new
         .items
         .iter()
@@ -161,10 +171,10 @@ pub async fn insert(
             .bind(new.payment.method.as_str())
             .bind(new.payment.token.as_deref())
             .bind(secs(lease))
-            .execute(&mut **tx),
+            .fetch_one(&mut **tx),
     )
-    .await?;
-    Ok(())
+    .await
+    .and_then(|row| from_row(&row))
 }
 
 /// The order with that id.
@@ -229,44 +239,46 @@ pub async fn list(
 }
 
 /// Records the hold: prices from estoque, the total, and step `reserved`.
-/// False when the order is no longer `pending` at step `created`.
+/// The order as it now stands, or `None` when it is no longer `pending` at
+/// step `created`.
 pub async fn record_reserved(
     db: &PgPool,
     id: Uuid,
     items: &[OrderItem],
     total_cents: i64,
     lease: Duration,
-) -> Result<bool, sqlx::Error> {
-    let done = db::instrument(
+) -> Result<Option<Order>, sqlx::Error> {
+    let row = db::instrument(
         RECORD_RESERVED,
         sqlx::query(RECORD_RESERVED)
             .bind(id)
             .bind(serde_json::to_value(items).unwrap_or_default())
             .bind(total_cents)
             .bind(secs(lease))
-            .execute(db),
+            .fetch_optional(db),
     )
     .await?;
-    Ok(done.rows_affected() == 1)
+    row.as_ref().map(from_row).transpose()
 }
 
-/// Records the approved payment and step `charged`.
+/// Records the approved payment and step `charged`. The order as it now
+/// stands, or `None` when it is no longer `pending` at step `reserved`.
 pub async fn record_charged(
     db: &PgPool,
     id: Uuid,
     payment_id: &str,
     lease: Duration,
-) -> Result<bool, sqlx::Error> {
-    let done = db::instrument(
+) -> Result<Option<Order>, sqlx::Error> {
+    let row = db::instrument(
         RECORD_CHARGED,
         sqlx::query(RECORD_CHARGED)
             .bind(id)
             .bind(payment_id)
             .bind(secs(lease))
-            .execute(db),
+            .fetch_optional(db),
     )
     .await?;
-    Ok(done.rows_affected() == 1)
+    row.as_ref().map(from_row).transpose()
 }
 
 /// Extends the lease of a `pending` order by `lease` from now.

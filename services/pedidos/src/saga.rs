@@ -38,8 +38,9 @@ pub struct Saga {
 
 /// What one step did to the order.
 enum Progress {
-    /// The step was recorded; go on with the next one.
-    Next,
+    /// The step was recorded; go on with the next one from the order as it
+    /// now stands.
+    Next(Box<Order>),
     /// The order reached its outcome.
     Finished(Box<Order>),
     /// Someone else moved the order first; they drive it now.
@@ -55,11 +56,18 @@ fn call_failure(err: &CallError) -> Value {
 }
 
 impl Saga {
-    /// Drives a `pending` order until it has an outcome (or someone else took
-    /// it over) and returns it as it stands.
+    /// Drives the order with this id, as stored, until it has an outcome (or
+    /// someone else took it over) and returns it as it stands.
     pub async fn run(&self, id: Uuid) -> Result<Order, Error> {
+        let order = repo::get(&self.db, id).await?.ok_or(Error::NotFound)?;
+        self.drive(order).await
+    }
+
+    /// Drives `order`, just read or written, until it has an outcome (or
+    /// someone else took it over) and returns it as it stands. Every step
+    /// hands over the order as its update returned it: nothing is re-read.
+    pub async fn drive(&self, mut order: Order) -> Result<Order, Error> {
         loop {
-            let order = repo::get(&self.db, id).await?.ok_or(Error::NotFound)?;
             if order.status != Status::Pending {
                 return Ok(order);
             }
@@ -70,10 +78,10 @@ impl Saga {
                 Step::Done => return Ok(order),
             };
             match progress {
-                Progress::Next => continue,
+                Progress::Next(next) => order = *next,
                 Progress::Finished(order) => return Ok(*order),
                 Progress::Lost => {
-                    return repo::get(&self.db, id).await?.ok_or(Error::NotFound);
+                    return repo::get(&self.db, order.id).await?.ok_or(Error::NotFound);
                 }
             }
         }
@@ -109,11 +117,7 @@ impl Saga {
                 }
                 let recorded =
                     repo::record_reserved(&self.db, order.id, &items, total, self.lease).await?;
-                Ok(if recorded {
-                    Progress::Next
-                } else {
-                    Progress::Lost
-                })
+                Ok(recorded.map_or(Progress::Lost, |o| Progress::Next(Box::new(o))))
             }
             Ok(Reserve::InsufficientStock { sku, detail }) => {
                 let mut f = failure("insufficient_stock", detail);
@@ -151,11 +155,7 @@ impl Saga {
         match charge {
             Ok(Charge::Approved { id }) => {
                 let recorded = repo::record_charged(&self.db, order.id, &id, self.lease).await?;
-                Ok(if recorded {
-                    Progress::Next
-                } else {
-                    Progress::Lost
-                })
+                Ok(recorded.map_or(Progress::Lost, |o| Progress::Next(Box::new(o))))
             }
             Ok(Charge::Declined { id, reason }) => {
                 let released = self.release_hold(order.id).await;
