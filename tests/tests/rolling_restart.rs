@@ -97,17 +97,13 @@ async fn every_process_is_replaced_under_load_without_a_failed_request() -> Resu
             let launches = up::plan(&root, &model, &state, &options, &mut Vec::new())?;
             let mut replaced = Vec::new();
             for service in up::start_order(&model)? {
-                let mine: Vec<up::Launch> = launches
-                    .iter()
-                    .filter(|l| l.service == service.name)
-                    .cloned()
-                    .collect();
-                let grace = restart::grace_period(&model, &service.name);
+                let timeout = Duration::from_secs(30);
                 replaced.extend(restart::rolling(
+                    &model,
                     &state,
-                    &mine,
-                    Duration::from_secs(30),
-                    grace,
+                    &launches,
+                    &service.name,
+                    timeout,
                 )?);
             }
             Ok(replaced)

@@ -96,13 +96,7 @@ impl Cluster {
     /// Stops the server as a crash would (immediate mode: no checkpoint,
     /// sessions cut), then starts it again, which replays the WAL.
     pub fn crash_restart(&self) -> Result<()> {
-        run_as_postgres(
-            Command::new("pg_ctl")
-                .args(["-w", "-m", "immediate", "-D"])
-                .arg(self.data_dir())
-                .arg("stop"),
-            &self.dir.join("pg_ctl.log"),
-        )?;
+        self.pg_ctl_stop("immediate")?;
         self.start()
     }
 
@@ -111,9 +105,14 @@ impl Cluster {
         if !self.is_running() {
             return Ok(());
         }
+        self.pg_ctl_stop("fast")
+    }
+
+    /// `pg_ctl stop` in `mode` (`fast`, `immediate`), waiting for the end.
+    fn pg_ctl_stop(&self, mode: &str) -> Result<()> {
         run_as_postgres(
             Command::new("pg_ctl")
-                .args(["-w", "-m", "fast", "-D"])
+                .args(["-w", "-m", mode, "-D"])
                 .arg(self.data_dir())
                 .arg("stop"),
             &self.dir.join("pg_ctl.log"),

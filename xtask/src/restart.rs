@@ -91,14 +91,8 @@ pub fn run(project: &Path, model: &Model, state: &StateDir, options: &Options) -
         allow_queue_handover();
     }
     for service in &services {
-        let grace = grace_period(model, service);
-        let launches: Vec<Launch> = launches
-            .iter()
-            .filter(|l| &l.service == service)
-            .cloned()
-            .collect();
         if options.rolling {
-            for replaced in rolling(state, &launches, options.timeout, grace)? {
+            for replaced in rolling(model, state, &launches, service, options.timeout)? {
                 print_replaced(&replaced);
             }
         } else {
@@ -107,8 +101,13 @@ pub fn run(project: &Path, model: &Model, state: &StateDir, options: &Options) -
                 .into_iter()
                 .filter(|i| &i.service == service)
                 .collect();
-            up::stop(state, &old, grace);
-            let started = up::start(state, &launches, options.timeout)?;
+            up::stop(state, &old, grace_period(model, service));
+            let mine: Vec<Launch> = launches
+                .iter()
+                .filter(|l| &l.service == service)
+                .cloned()
+                .collect();
+            let started = up::start(state, &mine, options.timeout)?;
             println!("restart: {service}: {} replica(s) started", started.len());
         }
     }
@@ -135,20 +134,24 @@ pub fn grace_period(model: &Model, service: &str) -> Duration {
     Duration::from_secs(u64::from(secs))
 }
 
-/// Replaces every replica of one service, one at a time, in `launches` order.
-/// Stops at the first successor that does not become ready: it is stopped,
-/// its predecessor keeps serving, and the error carries its last log lines.
+/// Replaces every replica of `service` (its entries in `launches`, the plan
+/// of [`up::plan`]), one at a time, each predecessor getting the service's
+/// grace period to drain. Stops at the first successor that does not become
+/// ready: it is stopped, its predecessor keeps serving, and the error carries
+/// its last log lines.
 pub fn rolling(
+    model: &Model,
     state: &StateDir,
     launches: &[Launch],
+    service: &str,
     timeout: Duration,
-    grace: Duration,
 ) -> Result<Vec<Replaced>> {
-    let mut replaced = Vec::new();
-    for launch in launches {
-        replaced.push(replace(state, launch, timeout, grace)?);
-    }
-    Ok(replaced)
+    let grace = grace_period(model, service);
+    launches
+        .iter()
+        .filter(|l| l.service == service)
+        .map(|l| replace(state, l, timeout, grace))
+        .collect()
 }
 
 /// Replaces one replica: starts its successor on the same port, waits until

@@ -89,12 +89,10 @@ impl StateDir {
 
     /// Records a started process.
     pub fn record(&self, instance: &Instance) -> Result<()> {
-        let dir = self.run_dir();
-        std::fs::create_dir_all(&dir)?;
-        let path = dir.join(format!("{}.json", instance.name()));
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(instance)?)?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+        write_json(
+            &self.run_dir().join(format!("{}.json", instance.name())),
+            instance,
+        )
     }
 
     /// Forgets a process (it was stopped).
@@ -108,11 +106,7 @@ impl StateDir {
 
     /// Keeps what `up` was asked for.
     pub fn record_up(&self, record: &UpRecord) -> Result<()> {
-        std::fs::create_dir_all(&self.root)?;
-        let path = self.root.join("up.json");
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(record)?)?;
-        std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))
+        write_json(&self.root.join("up.json"), record)
     }
 
     /// What the last `up` was asked for, if it recorded it.
@@ -176,6 +170,17 @@ impl StateDir {
     }
 }
 
+/// Writes `value` as JSON to `path` whole or not at all (a temporary file
+/// renamed into place), creating its directory.
+fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(value)?)?;
+    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+}
+
 /// The value of `key` in a dotenv file (`KEY=value`, optional quotes, `#` comments).
 pub fn dotenv_value(path: &Path, key: &str) -> Option<String> {
     let text = std::fs::read_to_string(path).ok()?;
@@ -223,8 +228,11 @@ pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
 /// `pid` (the services' `/ready`), or `None`.
 pub fn ready_pid(port: u16, path: &str) -> Option<u32> {
     let (status, body) = http_get(port, path)?;
+    if status != 200 {
+        return None;
+    }
     let body: serde_json::Value = serde_json::from_str(&body).ok()?;
-    (status == 200).then(|| body.get("pid")?.as_u64()?.try_into().ok())?
+    body.get("pid")?.as_u64()?.try_into().ok()
 }
 
 /// Sends a signal (`TERM`, `KILL`) to a process.

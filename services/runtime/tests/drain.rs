@@ -10,8 +10,39 @@ use axum::routing::get;
 use loja_runtime::config::Drain;
 use loja_runtime::{Readiness, server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::{Notify, oneshot};
+
+/// A service serving `routes` on a free loopback port until `stop` is sent.
+struct Serving {
+    addr: std::net::SocketAddr,
+    readiness: Readiness,
+    stop: oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+fn serving(routes: Router, drain: Drain) -> Serving {
+    let readiness = Readiness::new(None);
+    let app = server::app("drain", routes, readiness.clone());
+    let listener = server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(server::serve(
+        listener,
+        app,
+        readiness.clone(),
+        async move {
+            let _ = stopped.await;
+        },
+        drain,
+    ));
+    Serving {
+        addr,
+        readiness,
+        stop,
+        server,
+    }
+}
 
 #[tokio::test]
 async fn an_in_flight_request_finishes_after_shutdown_begins() {
@@ -28,23 +59,18 @@ async fn an_in_flight_request_finishes_after_shutdown_begins() {
             }),
         )
     };
-    let readiness = Readiness::new(None);
-    let app = server::app("drain", routes, readiness.clone());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(server::serve(
-        listener,
-        app,
-        readiness.clone(),
-        async move {
-            let _ = stopped.await;
-        },
+    let Serving {
+        addr,
+        readiness,
+        stop,
+        server,
+    } = serving(
+        routes,
         Drain {
             delay: Duration::ZERO,
             timeout: Duration::from_secs(30),
         },
-    ));
+    );
 
     let client = tokio::spawn(async move {
         let mut stream = TcpStream::connect(addr).await.unwrap();
@@ -94,23 +120,18 @@ async fn exchange(addr: std::net::SocketAddr, path: &str) -> std::io::Result<Str
 #[tokio::test]
 async fn while_draining_answers_close_their_connection_then_the_listener_closes() {
     let routes = Router::new().route("/hello", get(|| async { "hello" }));
-    let readiness = Readiness::new(None);
-    let app = server::app("drain", routes, readiness.clone());
-    let listener = server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(server::serve(
-        listener,
-        app,
-        readiness.clone(),
-        async move {
-            let _ = stopped.await;
-        },
+    let Serving {
+        addr,
+        readiness,
+        stop,
+        server,
+    } = serving(
+        routes,
         Drain {
             delay: Duration::from_millis(800),
             timeout: Duration::from_secs(5),
         },
-    ));
+    );
 
     let before = exchange(addr, "/hello").await.unwrap();
     assert!(before.starts_with("HTTP/1.1 200"), "{before}");

@@ -181,13 +181,8 @@ fn rolling(
     let mut replaced = Vec::new();
     for round in 1..=rounds {
         for service in up::start_order(model)? {
-            let mine: Vec<up::Launch> = launches
-                .iter()
-                .filter(|l| l.service == service.name)
-                .cloned()
-                .collect();
-            let grace = restart::grace_period(model, &service.name);
-            for r in restart::rolling(state, &mine, Duration::from_secs(60), grace)? {
+            let timeout = Duration::from_secs(60);
+            for r in restart::rolling(model, state, launches, &service.name, timeout)? {
                 println!(
                     "drill: round {round}: {} replaced (ready after {} ms, drained in {} ms)",
                     r.name,
