@@ -72,23 +72,14 @@ fn a_deployment_template_with_an_unknown_field_fails_schema_validation() {
 
 #[test]
 fn a_service_targeting_an_undeclared_port_fails_the_cross_reference_check() {
-    let failed = failures(&project_root().join("loja.toml"), |t| {
-        edit(
-            &t.join("k8s/services/__service__.yaml.j2"),
-            "targetPort: http",
-            "targetPort: web",
-        );
-    });
-    assert_eq!(failed.len(), 1, "{failed:#?}");
-    assert!(
-        failed[0].0.starts_with("kubernetes cross-references"),
-        "{failed:#?}"
+    let detail = cross_reference_problems(
+        "k8s/services/__service__.yaml.j2",
+        "targetPort: http",
+        "targetPort: web",
     );
-    assert!(
-        failed[0].1.contains(
-            "Service pedidos: targetPort \"web\" is not a container port of Deployment pedidos"
-        ),
-        "{failed:#?}"
+    assert_reported(
+        &detail,
+        "Service pedidos: targetPort \"web\" is not a container port of Deployment pedidos",
     );
 }
 
@@ -135,164 +126,129 @@ fn broken_compose_and_prometheus_templates_are_caught() {
     );
 }
 
-/// The cross-reference problems, when that is the only validator failing.
-fn only_cross_reference_problems(failed: &[(String, String)]) -> &str {
+/// What the Kubernetes cross-reference check reports once one line of one
+/// template is changed; every other validator must still pass.
+fn cross_reference_problems(template: &str, from: &str, to: &str) -> String {
+    let failed = failures(&project_root().join("loja.toml"), |t| {
+        edit(&t.join(template), from, to)
+    });
     assert_eq!(failed.len(), 1, "{failed:#?}");
     assert!(
         failed[0].0.starts_with("kubernetes cross-references"),
         "{failed:#?}"
     );
-    &failed[0].1
+    failed[0].1.clone()
+}
+
+fn assert_reported(detail: &str, problem: &str) {
+    assert!(detail.contains(problem), "`{problem}` not in:\n{detail}");
 }
 
 #[test]
 fn a_rollout_that_takes_a_replica_away_first_is_caught() {
-    let failed = failures(&project_root().join("loja.toml"), |t| {
-        edit(
-            &t.join("k8s/deployments/__service__.yaml.j2"),
-            "maxUnavailable: {{ service.rollout.max_unavailable }}",
-            "maxUnavailable: 1",
-        );
-    });
-    let detail = only_cross_reference_problems(&failed);
-    assert!(
-        detail.contains(
-            "Deployment pedidos: strategy must be RollingUpdate with maxUnavailable 0 and maxSurge >= 1 for a zero-downtime rollout (found type \"RollingUpdate\", maxSurge 1, maxUnavailable 1)"
-        ),
-        "{detail}"
+    let detail = cross_reference_problems(
+        "k8s/deployments/__service__.yaml.j2",
+        "maxUnavailable: {{ service.rollout.max_unavailable }}",
+        "maxUnavailable: 1",
     );
-    assert!(
-        detail.contains(
-            "Deployment pedidos: rollingUpdate maxSurge 1 and maxUnavailable 1 differ from loja.toml's rollout (max_surge 1, max_unavailable 0)"
-        ),
-        "{detail}"
+    assert_reported(
+        &detail,
+        "Deployment pedidos: strategy must be RollingUpdate with maxUnavailable 0 and maxSurge >= 1 for a zero-downtime rollout (found type \"RollingUpdate\", maxSurge 1, maxUnavailable 1)",
+    );
+    assert_reported(
+        &detail,
+        "Deployment pedidos: rollingUpdate maxSurge 1 and maxUnavailable 1 differ from loja.toml's rollout (max_surge 1, max_unavailable 0)",
     );
 }
 
 #[test]
 fn a_pre_stop_sleep_that_leaves_no_time_for_the_drain_delay_is_caught() {
     // 14s + 20s shutdown would fit in the 35s grace; the 1s drain does not.
-    let failed = failures(&project_root().join("loja.toml"), |t| {
-        edit(
-            &t.join("k8s/deployments/__service__.yaml.j2"),
-            "seconds: {{ service.prestop_sleep_secs }}",
-            "seconds: 14",
-        );
-    });
-    let detail = only_cross_reference_problems(&failed);
-    assert!(
-        detail.contains(
-            "Deployment pedidos: terminationGracePeriodSeconds (35) must exceed preStop sleep (14) + DRAIN_DELAY_MS rounded up to seconds (1 from 1000ms) + SHUTDOWN_TIMEOUT_SECS (20) from ConfigMap `pedidos-config`"
-        ),
-        "{detail}"
+    let detail = cross_reference_problems(
+        "k8s/deployments/__service__.yaml.j2",
+        "seconds: {{ service.prestop_sleep_secs }}",
+        "seconds: 14",
     );
-    assert!(
-        detail.contains(
-            "Deployment pedidos: preStop sleep (14) differs from loja.toml's prestop_sleep_secs (5)"
-        ),
-        "{detail}"
+    assert_reported(
+        &detail,
+        "Deployment pedidos: terminationGracePeriodSeconds (35) must exceed preStop sleep (14) + DRAIN_DELAY_MS rounded up to seconds (1 from 1000ms) + SHUTDOWN_TIMEOUT_SECS (20) from ConfigMap `pedidos-config`",
+    );
+    assert_reported(
+        &detail,
+        "Deployment pedidos: preStop sleep (14) differs from loja.toml's prestop_sleep_secs (5)",
     );
 }
 
 #[test]
 fn a_drain_delay_in_the_config_map_beyond_the_grace_period_is_caught() {
-    let failed = failures(&project_root().join("loja.toml"), |t| {
-        edit(
-            &t.join("k8s/configmaps/__service__.yaml.j2"),
-            "{{ value|q }}",
-            "{{ (\"10001\" if name == \"DRAIN_DELAY_MS\" else value)|q }}",
-        );
-    });
-    let detail = only_cross_reference_problems(&failed);
-    assert!(
-        detail.contains(
-            "Deployment estoque: terminationGracePeriodSeconds (35) must exceed preStop sleep (5) + DRAIN_DELAY_MS rounded up to seconds (11 from 10001ms) + SHUTDOWN_TIMEOUT_SECS (20) from ConfigMap `estoque-config`"
-        ),
-        "{detail}"
+    let detail = cross_reference_problems(
+        "k8s/configmaps/__service__.yaml.j2",
+        "{{ value|q }}",
+        "{{ (\"10001\" if name == \"DRAIN_DELAY_MS\" else value)|q }}",
     );
-    assert!(
-        detail.contains(
-            "Deployment estoque: DRAIN_DELAY_MS (10001) in ConfigMap `estoque-config` differs from loja.toml (1000)"
-        ),
-        "{detail}"
+    assert_reported(
+        &detail,
+        "Deployment estoque: terminationGracePeriodSeconds (35) must exceed preStop sleep (5) + DRAIN_DELAY_MS rounded up to seconds (11 from 10001ms) + SHUTDOWN_TIMEOUT_SECS (20) from ConfigMap `estoque-config`",
+    );
+    assert_reported(
+        &detail,
+        "Deployment estoque: DRAIN_DELAY_MS (10001) in ConfigMap `estoque-config` differs from loja.toml (1000)",
     );
 }
 
 #[test]
 fn a_grace_period_other_than_loja_tomls_is_caught() {
-    let failed = failures(&project_root().join("loja.toml"), |t| {
-        edit(
-            &t.join("k8s/deployments/__service__.yaml.j2"),
-            "terminationGracePeriodSeconds: {{ service.termination_grace_secs }}",
-            "terminationGracePeriodSeconds: {{ service.termination_grace_secs + 10 }}",
-        );
-    });
-    let detail = only_cross_reference_problems(&failed);
-    assert!(
-        detail.contains(
-            "Deployment pagamentos: terminationGracePeriodSeconds (45) differs from loja.toml's termination_grace_secs (35)"
-        ),
-        "{detail}"
+    let detail = cross_reference_problems(
+        "k8s/deployments/__service__.yaml.j2",
+        "terminationGracePeriodSeconds: {{ service.termination_grace_secs }}",
+        "terminationGracePeriodSeconds: {{ service.termination_grace_secs + 10 }}",
+    );
+    assert_reported(
+        &detail,
+        "Deployment pagamentos: terminationGracePeriodSeconds (45) differs from loja.toml's termination_grace_secs (35)",
     );
     assert!(!detail.contains("must exceed"), "{detail}");
 }
 
 #[test]
 fn hpa_bounds_other_than_loja_tomls_are_caught() {
-    let failed = failures(&project_root().join("loja.toml"), |t| {
-        edit(
-            &t.join("k8s/hpa/__service__.yaml.j2"),
-            "maxReplicas: {{ service.replicas.max }}",
-            "maxReplicas: {{ service.replicas.max + 1 }}",
-        );
-    });
-    let detail = only_cross_reference_problems(&failed);
-    assert!(
-        detail.contains(
-            "HorizontalPodAutoscaler api-gateway: minReplicas 2 and maxReplicas 11 differ from loja.toml's replicas of `api-gateway` (min 2, max 10)"
-        ),
-        "{detail}"
+    let detail = cross_reference_problems(
+        "k8s/hpa/__service__.yaml.j2",
+        "maxReplicas: {{ service.replicas.max }}",
+        "maxReplicas: {{ service.replicas.max + 1 }}",
     );
-    assert!(
-        detail.contains(
-            "HorizontalPodAutoscaler pedidos: minReplicas 2 and maxReplicas 7 differ from loja.toml's replicas of `pedidos` (min 2, max 6)"
-        ),
-        "{detail}"
+    assert_reported(
+        &detail,
+        "HorizontalPodAutoscaler api-gateway: minReplicas 2 and maxReplicas 11 differ from loja.toml's replicas of `api-gateway` (min 2, max 10)",
+    );
+    assert_reported(
+        &detail,
+        "HorizontalPodAutoscaler pedidos: minReplicas 2 and maxReplicas 7 differ from loja.toml's replicas of `pedidos` (min 2, max 6)",
     );
 }
 
 #[test]
 fn deployment_replicas_outside_the_hpa_bounds_are_caught() {
-    let failed = failures(&project_root().join("loja.toml"), |t| {
-        edit(
-            &t.join("k8s/deployments/__service__.yaml.j2"),
-            "  revisionHistoryLimit: 5",
-            "  replicas: {{ service.replicas.max + 1 }}\n  revisionHistoryLimit: 5",
-        );
-    });
-    let detail = only_cross_reference_problems(&failed);
-    assert!(
-        detail.contains(
-            "Deployment pedidos: replicas 7 outside the bounds of HorizontalPodAutoscaler pedidos (2-6)"
-        ),
-        "{detail}"
+    let detail = cross_reference_problems(
+        "k8s/deployments/__service__.yaml.j2",
+        "  revisionHistoryLimit: 5",
+        "  replicas: {{ service.replicas.max + 1 }}\n  revisionHistoryLimit: 5",
+    );
+    assert_reported(
+        &detail,
+        "Deployment pedidos: replicas 7 outside the bounds of HorizontalPodAutoscaler pedidos (2-6)",
     );
 }
 
 #[test]
 fn a_pdb_that_blocks_every_drain_is_caught() {
-    let failed = failures(&project_root().join("loja.toml"), |t| {
-        edit(
-            &t.join("k8s/pdb/__service__.yaml.j2"),
-            "minAvailable: {{ service.replicas.min - 1 }}",
-            "minAvailable: {{ service.replicas.min }}",
-        );
-    });
-    let detail = only_cross_reference_problems(&failed);
-    assert!(
-        detail.contains(
-            "PodDisruptionBudget pedidos: minAvailable 2 >= HPA minReplicas 2 blocks every drain"
-        ),
-        "{detail}"
+    let detail = cross_reference_problems(
+        "k8s/pdb/__service__.yaml.j2",
+        "minAvailable: {{ service.replicas.min - 1 }}",
+        "minAvailable: {{ service.replicas.min }}",
+    );
+    assert_reported(
+        &detail,
+        "PodDisruptionBudget pedidos: minAvailable 2 >= HPA minReplicas 2 blocks every drain",
     );
 }
