@@ -64,13 +64,7 @@ fn build() -> Result<PathBuf> {
     Ok(dir)
 }
 
-/// A loopback port nobody listened on a moment ago.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("binding an ephemeral loopback port")
-}
+pub use loja_testkit::free_port;
 
 /// One service process and what is needed to restart it as it was.
 pub struct Process {

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use anyhow::Result;
 
-use crate::postgres::Cluster;
 use crate::runstate::StateDir;
 use crate::up;
+use loja_testkit::pg::Cluster;
 
 /// Stops every recorded process in reverse start order, then PostgreSQL.
 pub fn run(state: &StateDir, grace: Duration) -> Result<()> {

@@ -13,7 +13,6 @@ pub mod files;
 pub mod images;
 pub mod logs;
 pub mod model;
-pub mod postgres;
 pub mod render;
 pub mod restart;
 pub mod runstate;

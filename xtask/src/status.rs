@@ -2,8 +2,8 @@
 
 use anyhow::Result;
 
-use crate::postgres::Cluster;
 use crate::runstate::{self, StateDir};
+use loja_testkit::pg::Cluster;
 
 /// Prints one row per recorded process and the database's state.
 pub fn run(state: &StateDir) -> Result<()> {

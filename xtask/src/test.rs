@@ -7,11 +7,11 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::postgres::{self, Cluster};
+use loja_testkit::pg::Cluster;
 
 /// Runs the test suite; `args` go to the test runner (e.g. a filter).
 pub fn run(args: &[String]) -> Result<()> {
-    let port = postgres::free_port()?;
+    let port = loja_testkit::free_port();
     let dir = std::env::temp_dir().join(format!("loja-test-pg-{port}"));
     let cluster = Cluster::new(&dir, port);
     println!(

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 use crate::model::{Model, Service, Target};
-use crate::postgres::Cluster;
 use crate::runstate::{self, Instance, StateDir};
+use loja_testkit::pg::Cluster;
 
 /// One process to start.
 #[derive(Debug, Clone)]
@@ -200,7 +200,7 @@ pub fn create_databases(cluster: &Cluster, logins: &[String]) -> Result<()> {
              SELECT 'CREATE DATABASE \"{login}\" OWNER \"{login}\"' WHERE NOT EXISTS \
                (SELECT FROM pg_database WHERE datname = '{login}') \\gexec\n"
         );
-        crate::postgres::psql(&cluster.url("postgres"), &sql)
+        loja_testkit::pg::psql(&cluster.url("postgres"), &sql)
             .with_context(|| format!("creating database {login}"))?;
     }
     Ok(())
@@ -247,7 +247,7 @@ pub fn run(project: &Path, model: &Model, state: &StateDir, options: &Options) -
             alive.join(", ")
         );
     }
-    crate::postgres::check_binaries()?;
+    loja_testkit::pg::check_binaries()?;
     let order = start_order(model)?;
     if options.build {
         let names: Vec<String> = order.iter().map(|s| s.name.clone()).collect();
@@ -347,7 +347,7 @@ fn prometheus(
     services: &[Launch],
     notes: &mut Vec<String>,
 ) -> Result<Option<Launch>> {
-    let Some(program) = crate::postgres::which("prometheus") else {
+    let Some(program) = loja_testkit::pg::which("prometheus") else {
         notes.push(
             "metrics: Prometheus not started, no `prometheus` binary on PATH \
              (Debian: apt-get install prometheus); every service still serves /metrics"

@@ -6,9 +6,9 @@ mod common;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
-use common::pg::TestDb;
 use common::{Client, assert_ledger_balances, ledger, state, state_with_ttl};
 use estoque::MIGRATOR;
+use loja_testkit::db::TestDb;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use uuid::Uuid;

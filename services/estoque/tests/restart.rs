@@ -6,10 +6,10 @@ mod common;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
-use common::pg::PrivateCluster;
 use common::{Client, state};
 use estoque::MIGRATOR;
 use loja_runtime::{DatabaseConfig, db};
+use loja_testkit::pg::TempCluster;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -23,9 +23,9 @@ fn reserve(sku: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_restart_gives_503_then_heals_by_itself() {
-    let cluster = PrivateCluster::start();
+    let cluster = TempCluster::start().unwrap();
     let config = DatabaseConfig {
-        database_url: cluster.url(),
+        database_url: cluster.url("postgres"),
         db_max_connections: 4,
         db_acquire_timeout_ms: 500,
     };
@@ -39,7 +39,7 @@ async fn a_database_restart_gives_503_then_heals_by_itself() {
         .await;
     assert_eq!(status, StatusCode::CREATED);
 
-    tokio::task::block_in_place(|| cluster.stop());
+    tokio::task::block_in_place(|| cluster.stop().unwrap());
 
     let outage = [
         c.get("/api/v1/products/DB-1").await,
@@ -60,7 +60,7 @@ async fn a_database_restart_gives_503_then_heals_by_itself() {
         "liveness ignores the database"
     );
 
-    tokio::task::block_in_place(|| cluster.start_again());
+    tokio::task::block_in_place(|| cluster.start().unwrap());
 
     // The pool notices dead connections and reconnects; give it a few tries.
     let mut healed = false;

@@ -4,8 +4,8 @@
 mod common;
 
 use axum::http::StatusCode;
-use common::pg::TestDb;
 use common::{Client, charge, state};
+use loja_testkit::db::TestDb;
 use pagamentos::{MIGRATOR, app};
 use tokio::task::JoinSet;
 use uuid::Uuid;

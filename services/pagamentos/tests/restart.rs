@@ -6,17 +6,17 @@ mod common;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use common::pg::PrivateCluster;
 use common::{Client, charge, state};
 use loja_runtime::{DatabaseConfig, db};
+use loja_testkit::pg::TempCluster;
 use pagamentos::{MIGRATOR, app};
 use uuid::Uuid;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_database_restart_gives_503_then_heals_by_itself() {
-    let cluster = PrivateCluster::start();
+    let cluster = TempCluster::start().unwrap();
     let config = DatabaseConfig {
-        database_url: cluster.url(),
+        database_url: cluster.url("postgres"),
         db_max_connections: 4,
         db_acquire_timeout_ms: 500,
     };
@@ -33,7 +33,7 @@ async fn a_database_restart_gives_503_then_heals_by_itself() {
     assert_eq!(status, StatusCode::CREATED);
     let payment_uri = format!("/api/v1/payments/{}", paid["id"].as_str().unwrap());
 
-    tokio::task::block_in_place(|| cluster.stop());
+    tokio::task::block_in_place(|| cluster.stop().unwrap());
 
     let outage = [
         c.get(&payment_uri).await,
@@ -59,7 +59,7 @@ async fn a_database_restart_gives_503_then_heals_by_itself() {
         "liveness ignores the database"
     );
 
-    tokio::task::block_in_place(|| cluster.start_again());
+    tokio::task::block_in_place(|| cluster.start().unwrap());
 
     // The pool notices dead connections and reconnects; give it a few tries.
     let mut healed = None;

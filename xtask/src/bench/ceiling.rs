@@ -18,7 +18,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use serde::Serialize;
 
-use crate::postgres::psql;
+use loja_testkit::pg::psql;
 
 use super::orders::{SKUS, STOCK, price_cents};
 

@@ -94,7 +94,7 @@ pub fn startup(
         let mut env = environ(running.pid)?;
         let mut ready_ms = Vec::new();
         for n in 0..samples {
-            let port = crate::postgres::free_port()?;
+            let port = loja_testkit::free_port();
             env.insert("LISTEN_ADDR".into(), format!("127.0.0.1:{port}"));
             let launch = Launch {
                 service: service.to_owned(),

@@ -22,9 +22,9 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 
 use crate::model::Model;
-use crate::postgres::{Cluster, free_port};
 use crate::runstate::{Instance, StateDir};
 use crate::{down, up};
+use loja_testkit::{free_port, pg::Cluster};
 
 /// What `cargo xtask bench` was asked for.
 #[derive(Debug, Clone)]
@@ -247,11 +247,11 @@ pub(crate) fn start(
     let mut model = model.clone();
     for service in &mut model.services {
         service.native_ports = (0..replicas.max(1))
-            .map(|_| free_port())
+            .map(|_| Ok(free_port()))
             .collect::<Result<_>>()?;
     }
-    model.postgres.native_port = free_port()?;
-    model.observability.prometheus_port = free_port()?;
+    model.postgres.native_port = free_port();
+    model.observability.prometheus_port = free_port();
     let state =
         StateDir::new(std::env::temp_dir().join(format!("loja-{purpose}-{}", std::process::id())));
     let up_options = up_options(root, replicas, build);

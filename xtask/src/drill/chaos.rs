@@ -10,10 +10,10 @@ use serde::Serialize;
 
 use super::Options;
 use crate::bench::Platform;
-use crate::postgres::Cluster;
 use crate::restart;
 use crate::runstate;
 use crate::up::Launch;
+use loja_testkit::pg::Cluster;
 
 /// One fault and how the platform came back from it.
 #[derive(Debug, Clone, Serialize)]

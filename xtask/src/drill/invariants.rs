@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use serde::Serialize;
 
-use crate::postgres::query;
+use loja_testkit::pg::query;
 
 /// One invariant and what was found.
 #[derive(Debug, Clone, Serialize)]

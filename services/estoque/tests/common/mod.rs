@@ -3,10 +3,7 @@
 
 #![allow(dead_code)]
 
-pub mod client;
-pub mod pg;
-
-pub use client::{Client, TOKEN};
+pub use loja_testkit::client::TOKEN;
 
 use std::time::Duration;
 
@@ -26,15 +23,26 @@ pub fn state_with_ttl(pool: PgPool, ttl: Duration) -> AppState {
     AppState::new(pool, AdminToken::new(TOKEN).unwrap(), ttl)
 }
 
+/// The shared in-process client with estoque's catalog shortcuts.
+#[derive(Clone)]
+pub struct Client(loja_testkit::client::Client);
+
+impl std::ops::Deref for Client {
+    type Target = loja_testkit::client::Client;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
 impl Client {
     /// A client for estoque backed by `pool`, with the default TTL.
     pub fn estoque(pool: PgPool) -> Client {
-        Client::new(app(state(pool)))
+        Client::with_state(state(pool))
     }
 
     /// A client for estoque with the given state.
     pub fn with_state(state: AppState) -> Client {
-        Client::new(app(state))
+        Client(loja_testkit::client::Client::new(app(state)))
     }
 
     /// Creates a product and returns it.

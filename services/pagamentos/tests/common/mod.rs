@@ -1,15 +1,9 @@
-//! Helpers for pagamentos' integration tests. The in-process client and the
-//! PostgreSQL helpers live with estoque's tests and are shared by path, so
-//! there is one copy of each.
+//! Helpers for pagamentos' integration tests: the app over a database, a
+//! charge shortcut, and table snapshots that prove nothing changed.
 
 #![allow(dead_code)]
 
-#[path = "../../../estoque/tests/common/client.rs"]
-pub mod client;
-#[path = "../../../estoque/tests/common/pg.rs"]
-pub mod pg;
-
-pub use client::{Client, TOKEN};
+pub use loja_testkit::client::{Client, TOKEN};
 
 use loja_runtime::AdminToken;
 use pagamentos::{AppState, app};

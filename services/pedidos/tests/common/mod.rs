@@ -21,10 +21,7 @@ use tower::ServiceExt;
 pub const TOKEN: &str = "test-admin-token";
 
 /// A loopback port that refused connections when it was picked.
-pub fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.local_addr().unwrap().port()
-}
+pub use loja_testkit::free_port as closed_port;
 
 /// A saga whose upstreams refuse every connection.
 pub fn saga(db: PgPool) -> Saga {

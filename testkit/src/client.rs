@@ -1,8 +1,5 @@
 //! An in-process HTTP client for a service's router, checking on the way
-//! that every error answer is `application/problem+json`. Shared by
-//! estoque's and pagamentos' tests.
-
-#![allow(dead_code)]
+//! that every error answer is `application/problem+json`.
 
 use axum::Router;
 use axum::body::Body;

@@ -1,7 +1,9 @@
 //! A private PostgreSQL cluster started from the server binaries on PATH
-//! (`initdb`, `pg_ctl`): the database of `cargo xtask test` and of the native
-//! runtime. As root, PostgreSQL refuses to run, so the binaries run as the
-//! `postgres` OS user.
+//! (`initdb`, `pg_ctl`): the database of `cargo xtask test`, of the native
+//! runtime, and of tests that stop and start a server under a running
+//! service ([`TempCluster`]). As root, PostgreSQL refuses to run, so the
+//! binaries run as the `postgres` OS user. [`psql`] and [`query`] talk to it
+//! through the `psql` client.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -120,6 +122,35 @@ impl Cluster {
     }
 }
 
+/// A cluster of a test's own in a fresh temporary directory on a free port,
+/// started at once; stopped and deleted when dropped.
+pub struct TempCluster(Cluster);
+
+impl TempCluster {
+    /// Creates and starts the cluster.
+    pub fn start() -> Result<TempCluster> {
+        let port = crate::free_port();
+        let dir = std::env::temp_dir().join(format!("loja-pg-{}-{port}", std::process::id()));
+        let cluster = TempCluster(Cluster::new(dir, port));
+        cluster.0.start()?;
+        Ok(cluster)
+    }
+}
+
+impl std::ops::Deref for TempCluster {
+    type Target = Cluster;
+    fn deref(&self) -> &Cluster {
+        &self.0
+    }
+}
+
+impl Drop for TempCluster {
+    fn drop(&mut self) {
+        let _ = self.0.pg_ctl_stop("immediate");
+        let _ = std::fs::remove_dir_all(&self.0.dir);
+    }
+}
+
 /// Fails with what to install when the PostgreSQL server binaries are missing.
 pub fn check_binaries() -> Result<()> {
     for bin in ["initdb", "pg_ctl", "postgres"] {
@@ -199,12 +230,6 @@ fn run_as_postgres(cmd: &mut Command, log: &Path) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// A TCP port on loopback that nothing listens on right now.
-pub fn free_port() -> Result<u16> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").context("finding a free port")?;
-    Ok(listener.local_addr()?.port())
 }
 
 /// Runs `sql` through `psql` against `url`, stopping at the first error.
