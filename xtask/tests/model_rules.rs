@@ -13,6 +13,9 @@ tag = "latest"
 
 [defaults]
 port = 8080
+log_format = "json"
+log_level = "info"
+max_body_bytes = 65536
 shutdown_timeout_secs = 20
 drain_delay_ms = 1000
 prestop_sleep_secs = 5
@@ -21,6 +24,8 @@ replicas = { min = 2, max = 4 }
 autoscaling = { cpu_percent = 70, memory_percent = 80 }
 requests = { cpu_millis = 100, memory_mib = 128 }
 limits = { cpu_millis = 500, memory_mib = 256 }
+rollout = { max_surge = 1, max_unavailable = 0 }
+db_pool = { max_connections = 10, acquire_timeout_ms = 3000 }
 
 [postgres]
 version = 15

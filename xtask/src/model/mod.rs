@@ -1,19 +1,20 @@
 //! The validated model of `loja.toml`: parsed once, defaults applied, every
 //! rule checked; templates only ever see this.
 
-mod check;
-mod defaults;
+mod diagnostics;
 mod env;
 mod raw;
+mod resolve;
+mod service;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::path::Path;
 
 use anyhow::Context;
 use serde::Serialize;
 
-pub use env::{EnvValue, EnvVar, Target};
+pub use diagnostics::{Diagnostic, Diagnostics};
+pub use env::{EnvValue, EnvVar, MANAGED, Target};
 
 /// Everything the generator knows about the platform.
 #[derive(Debug, Clone, Serialize)]
@@ -152,44 +153,6 @@ pub struct Terraform {
     pub db_instance_class: String,
 }
 
-/// One problem in `loja.toml`, located by line and column (both from 1).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Diagnostic {
-    pub file: String,
-    pub line: usize,
-    pub column: usize,
-    pub message: String,
-}
-
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file, self.line, self.column, self.message
-        )
-    }
-}
-
-/// All the problems found in one file; a model is produced only when empty.
-#[derive(Debug)]
-pub struct Diagnostics(pub Vec<Diagnostic>);
-
-impl fmt::Display for Diagnostics {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for d in &self.0 {
-            writeln!(f, "{d}")?;
-        }
-        write!(
-            f,
-            "{} error(s) in loja.toml; nothing was written",
-            self.0.len()
-        )
-    }
-}
-
-impl std::error::Error for Diagnostics {}
-
 impl Model {
     /// Reads and validates a `loja.toml`; the error lists every problem.
     pub fn load(path: &Path) -> anyhow::Result<Model> {
@@ -203,7 +166,7 @@ impl Model {
 
     /// Parses and validates `text`, reporting problems against `file`.
     pub fn parse(file: &str, text: &str) -> Result<Model, Diagnostics> {
-        check::parse(file, text)
+        resolve::parse(file, text)
     }
 
     /// The service called `name`, if declared.

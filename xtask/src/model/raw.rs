@@ -13,7 +13,7 @@ use toml::Spanned;
 pub struct RawConfig {
     pub project: RawProject,
     #[serde(default)]
-    pub defaults: RawSettings,
+    pub defaults: RawService,
     pub services: BTreeMap<Spanned<String>, RawService>,
     pub postgres: RawPostgres,
     pub observability: RawObservability,
@@ -32,29 +32,10 @@ pub struct RawProject {
     pub tag: String,
 }
 
-/// Settings that `[defaults]` provides and each service may override.
+/// One `[services.NAME]` table, or `[defaults]`: the settings every service
+/// inherits from `[defaults]` and may override, then what only a service can
+/// say about itself (which `[defaults]` may not set).
 #[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSettings {
-    pub port: Option<Spanned<u16>>,
-    pub log_format: Option<Spanned<String>>,
-    pub log_level: Option<String>,
-    pub max_body_bytes: Option<u64>,
-    pub shutdown_timeout_secs: Option<Spanned<u32>>,
-    pub drain_delay_ms: Option<Spanned<u32>>,
-    pub prestop_sleep_secs: Option<Spanned<u32>>,
-    pub termination_grace_secs: Option<Spanned<u32>>,
-    pub replicas: Option<Spanned<RawReplicas>>,
-    pub autoscaling: Option<RawAutoscaling>,
-    pub requests: Option<RawResources>,
-    pub limits: Option<RawResources>,
-    pub rollout: Option<RawRollout>,
-    pub db_pool: Option<RawDbPool>,
-}
-
-/// One `[services.NAME]` table: the inheritable settings plus what only a
-/// service can say about itself.
-#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawService {
     pub port: Option<Spanned<u16>>,
@@ -76,10 +57,8 @@ pub struct RawService {
     pub routes: Vec<Spanned<String>>,
     #[serde(default)]
     pub calls: Vec<Spanned<String>>,
-    #[serde(default)]
-    pub database: bool,
-    #[serde(default)]
-    pub admin_token: bool,
+    pub database: Option<Spanned<bool>>,
+    pub admin_token: Option<Spanned<bool>>,
     pub public_port: Option<Spanned<u16>>,
     pub node_port: Option<Spanned<u16>>,
     #[serde(default)]
