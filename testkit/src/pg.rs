@@ -15,6 +15,8 @@ use anyhow::{Context, Result, bail};
 pub struct Cluster {
     dir: PathBuf,
     port: u16,
+    /// Server settings given on the command line (`-c name=value`).
+    settings: Vec<(String, String)>,
 }
 
 impl Cluster {
@@ -23,7 +25,20 @@ impl Cluster {
         Cluster {
             dir: dir.into(),
             port,
+            settings: Vec::new(),
         }
+    }
+
+    /// The same cluster started with a server setting, such as
+    /// `log_statement = all`.
+    pub fn with_setting(mut self, name: &str, value: &str) -> Self {
+        self.settings.push((name.into(), value.into()));
+        self
+    }
+
+    /// The server's log file.
+    pub fn log_path(&self) -> PathBuf {
+        self.dir.join("postgres.log")
     }
 
     /// The superuser URL of database `db`.
@@ -62,12 +77,16 @@ impl Cluster {
         if self.is_running() {
             return Ok(());
         }
-        let options = format!(
+        let mut options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300",
             self.port,
             self.dir.display()
         );
-        let log = self.dir.join("postgres.log");
+        for (name, value) in &self.settings {
+            // pg_ctl hands the options to a shell-like parser: quote the value.
+            options.push_str(&format!(" -c {name}='{}'", value.replace('\'', "")));
+        }
+        let log = self.log_path();
         run_as_postgres(
             Command::new("pg_ctl")
                 .args(["-w", "-t", "30", "-D"])
@@ -129,9 +148,18 @@ pub struct TempCluster(Cluster);
 impl TempCluster {
     /// Creates and starts the cluster.
     pub fn start() -> Result<TempCluster> {
+        Self::start_with(&[])
+    }
+
+    /// Creates and starts the cluster with server `settings`.
+    pub fn start_with(settings: &[(&str, &str)]) -> Result<TempCluster> {
         let port = crate::free_port();
         let dir = std::env::temp_dir().join(format!("loja-pg-{}-{port}", std::process::id()));
-        let cluster = TempCluster(Cluster::new(dir, port));
+        let mut cluster = Cluster::new(dir, port);
+        for (name, value) in settings {
+            cluster = cluster.with_setting(name, value);
+        }
+        let cluster = TempCluster(cluster);
         cluster.0.start()?;
         Ok(cluster)
     }

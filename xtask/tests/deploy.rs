@@ -2,12 +2,14 @@
 //! manifests, its order, its secret handling, and the refusal when no
 //! Kubernetes API server answers.
 
-use std::collections::BTreeMap;
-use std::time::Duration;
+mod common;
 
-use xtask::deploy::{self, Options, Step};
+use common::project_root;
+
+use std::collections::BTreeMap;
+
+use xtask::deploy::{self, Deploy, Step};
 use xtask::model::Model;
-use xtask::project_root;
 
 fn secrets() -> BTreeMap<&'static str, &'static str> {
     BTreeMap::from([
@@ -116,11 +118,11 @@ fn an_image_tag_retags_only_the_platform_images() {
 #[test]
 fn without_a_cluster_deploy_refuses_before_applying_anything() {
     let steps = plan(None);
-    let options = Options {
+    let options = Deploy {
         dry_run: false,
         context: Some("loja-veloz-no-such-context".into()),
         image_tag: None,
-        timeout: Duration::from_secs(5),
+        timeout: 5,
     };
     let err = deploy::apply(&steps, "loja-veloz", &options).unwrap_err();
     let text = format!("{err:#}");

@@ -2,36 +2,16 @@
 //! snapshotted, a new service needs no template change, bad input writes
 //! nothing, and `--check` reports every kind of drift.
 
+mod common;
+
+use common::{project_root, scratch};
+
 use std::path::Path;
 
-use xtask::files::{self, Drift};
+use xtask::Workspace;
+use xtask::generate::files::{self, Drift};
+use xtask::generate::render::{self, Rendered};
 use xtask::model::{Model, Target};
-use xtask::project_root;
-use xtask::render::{self, Rendered};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_dir(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).unwrap();
-        }
-    }
-}
-
-/// A scratch project: `config` as loja.toml plus the real templates.
-fn scratch(config: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("loja.toml"), config).unwrap();
-    copy_dir(
-        &project_root().join("templates"),
-        &dir.path().join("templates"),
-    );
-    dir
-}
 
 fn render_file(path: &Path) -> Rendered {
     let model = Model::load(path).unwrap();
@@ -57,7 +37,7 @@ fn five_services() -> std::path::PathBuf {
 
 #[test]
 fn generated_files_are_fresh() {
-    let drift = files::generate(&project_root(), true).unwrap();
+    let drift = files::generate(&Workspace::at(project_root()), true).unwrap();
     assert!(
         drift.is_empty(),
         "run `cargo xtask gen`:\n{}",
@@ -206,7 +186,7 @@ fn a_bad_loja_toml_writes_nothing() {
         "replicas = { max = 10 }",
         "replicas = { min = 11, max = 10 }",
     ));
-    let err = files::generate(dir.path(), false).unwrap_err();
+    let err = files::generate(&Workspace::at(dir.path()), false).unwrap_err();
     assert!(format!("{err:#}").contains("min 11 > max 10"), "{err:#}");
     assert!(!dir.path().join("generated").exists());
     assert!(!dir.path().join(".github").exists());
@@ -222,7 +202,7 @@ fn a_failing_template_writes_nothing() {
         "{{ no_such_value }}\n",
     )
     .unwrap();
-    let err = files::generate(dir.path(), false).unwrap_err();
+    let err = files::generate(&Workspace::at(dir.path()), false).unwrap_err();
     assert!(format!("{err:#}").contains("terraform/zz.tf.j2"), "{err:#}");
     assert!(!dir.path().join("generated").exists());
 }
@@ -232,9 +212,12 @@ fn check_lists_every_stale_missing_and_orphaned_file_and_gen_repairs_them() {
     let good = std::fs::read_to_string(project_root().join("loja.toml")).unwrap();
     let dir = scratch(&good);
     let root = dir.path();
-    let first = files::generate(root, false).unwrap();
+    let first = files::generate(&Workspace::at(root), false).unwrap();
     assert!(first.stale.is_empty() && first.orphaned.is_empty() && !first.missing.is_empty());
-    assert_eq!(files::generate(root, true).unwrap(), Drift::default());
+    assert_eq!(
+        files::generate(&Workspace::at(root), true).unwrap(),
+        Drift::default()
+    );
 
     std::fs::write(
         root.join("generated/k8s/namespace.yaml"),
@@ -254,7 +237,7 @@ fn check_lists_every_stale_missing_and_orphaned_file_and_gen_repairs_them() {
     )
     .unwrap();
 
-    let drift = files::generate(root, true).unwrap();
+    let drift = files::generate(&Workspace::at(root), true).unwrap();
     assert_eq!(
         drift.lines(),
         vec![
@@ -268,7 +251,10 @@ fn check_lists_every_stale_missing_and_orphaned_file_and_gen_repairs_them() {
         std::fs::read_to_string(root.join("generated/k8s/namespace.yaml")).unwrap(),
         "edited by hand\n"
     );
-    files::generate(root, false).unwrap();
-    assert_eq!(files::generate(root, true).unwrap(), Drift::default());
+    files::generate(&Workspace::at(root), false).unwrap();
+    assert_eq!(
+        files::generate(&Workspace::at(root), true).unwrap(),
+        Drift::default()
+    );
     assert!(root.join("generated/k8s/secrets/pedidos.env").exists());
 }

@@ -1,22 +1,14 @@
 //! `cargo xtask validate` passes on what the templates render, for four and
 //! five services, and catches a deliberately broken template.
 
+mod common;
+
+use common::{copy_dir, project_root};
+
 use std::path::Path;
 
-use xtask::{files, project_root, validate};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let path = entry.unwrap().path();
-        let target = to.join(path.file_name().unwrap());
-        if path.is_dir() {
-            copy_dir(&path, &target);
-        } else {
-            std::fs::copy(&path, &target).unwrap();
-        }
-    }
-}
+use xtask::generate::files;
+use xtask::{Workspace, validate};
 
 /// Renders `config` with the real templates (after `corrupt` edits them)
 /// into a scratch tree and returns the failed validators with their output.
@@ -26,8 +18,8 @@ fn failures(config: &Path, corrupt: impl FnOnce(&Path)) -> Vec<(String, String)>
     std::fs::copy(config, root.join("loja.toml")).unwrap();
     copy_dir(&project_root().join("templates"), &root.join("templates"));
     corrupt(&root.join("templates"));
-    files::generate(root, false).unwrap();
-    validate::validate(root)
+    files::generate(&Workspace::at(root), false).unwrap();
+    validate::validate(&Workspace::at(root))
         .unwrap()
         .into_iter()
         .filter(|o| !o.ok)

@@ -7,11 +7,10 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::runstate::dotenv_value;
+use crate::Workspace;
 
 /// The manifest groups in the order they are applied: what a group needs is
 /// applied before it (the namespace before anything in it, config and secrets
@@ -29,17 +28,21 @@ pub const ORDER: &[&str] = &[
     "networkpolicies",
 ];
 
-/// What `deploy` was asked to do.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Print the plan, touch no cluster.
+/// Apply the generated Kubernetes manifests to a cluster and wait for the rollouts.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Deploy {
+    /// Show what would be applied; needs no cluster.
+    #[arg(long)]
     pub dry_run: bool,
-    /// kubectl context; the current one when `None`.
+    /// kubectl context to deploy to (default: the current one).
+    #[arg(long)]
     pub context: Option<String>,
-    /// Image tag to deploy instead of the one in loja.toml.
+    /// Image tag to deploy instead of loja.toml's.
+    #[arg(long)]
     pub image_tag: Option<String>,
-    /// Longest wait for each rollout.
-    pub timeout: Duration,
+    /// Seconds to wait for each rollout.
+    #[arg(long, default_value_t = 300)]
+    pub timeout: u64,
 }
 
 /// One manifest file to apply, with its text as it will be sent.
@@ -183,48 +186,45 @@ fn retag(text: &str, from: &str, to: &str) -> String {
         + if text.ends_with('\n') { "\n" } else { "" }
 }
 
-/// Values come from the environment first, then from `.env` in `project`.
-pub fn env_lookup(project: &Path) -> impl Fn(&str) -> Option<String> + use<> {
-    let dotenv = project.join(".env");
-    move |name: &str| {
-        std::env::var(name)
-            .ok()
-            .filter(|v| !v.is_empty())
-            .or_else(|| dotenv_value(&dotenv, name))
+impl Deploy {
+    /// Checks that the generated files are current, plans from them, then
+    /// prints the plan (`--dry-run`) or applies it.
+    pub fn run(self, ws: &Workspace) -> Result<()> {
+        crate::generate::Gen { check: true }.run(ws)?;
+        let model = ws.model()?;
+        let lookup = |name: &str| ws.secret(name);
+        let steps = plan(
+            &ws.root().join("generated/k8s"),
+            &model.project.namespace,
+            &lookup,
+            &model.project.tag,
+            self.image_tag.as_deref(),
+        )?;
+        self.execute(&steps, &model.project.namespace)
     }
-}
 
-/// `cargo xtask deploy`: plan from the generated manifests, then print it
-/// (`--dry-run`) or apply it.
-pub fn run(project: &Path, model: &crate::model::Model, options: &Options) -> Result<()> {
-    let lookup = env_lookup(project);
-    let steps = plan(
-        &project.join("generated/k8s"),
-        &model.project.namespace,
-        &lookup,
-        &model.project.tag,
-        options.image_tag.as_deref(),
-    )?;
-    let missing: BTreeSet<&str> = steps
-        .iter()
-        .flat_map(|s| s.missing.iter().map(String::as_str))
-        .collect();
-    let missing = missing.into_iter().collect::<Vec<_>>().join(", ");
-    if options.dry_run {
-        println!("deploy --dry-run: would apply, in this order:");
-        print_plan(&steps);
-        if !missing.is_empty() {
-            println!("a real deploy needs values for: {missing}");
+    fn execute(&self, steps: &[Step], namespace: &str) -> Result<()> {
+        let missing: BTreeSet<&str> = steps
+            .iter()
+            .flat_map(|s| s.missing.iter().map(String::as_str))
+            .collect();
+        let missing = missing.into_iter().collect::<Vec<_>>().join(", ");
+        if self.dry_run {
+            println!("deploy --dry-run: would apply, in this order:");
+            print_plan(steps);
+            if !missing.is_empty() {
+                println!("a real deploy needs values for: {missing}");
+            }
+            return Ok(());
         }
-        return Ok(());
-    }
-    if !missing.is_empty() {
-        bail!(
-            "these secrets have no value: {missing}. Set them in the environment or in a \
+        if !missing.is_empty() {
+            bail!(
+                "these secrets have no value: {missing}. Set them in the environment or in a \
              git-ignored .env file (KEY=value) at the project root; nothing was applied"
-        );
+            );
+        }
+        apply(steps, namespace, self)
     }
-    apply(&steps, &model.project.namespace, options)
 }
 
 /// Prints what would be applied, secrets redacted.
@@ -280,7 +280,7 @@ pub fn objects(text: &str) -> Vec<(String, String)> {
 }
 
 /// Applies the plan to the cluster and waits for the rollouts.
-pub fn apply(steps: &[Step], namespace: &str, options: &Options) -> Result<()> {
+pub fn apply(steps: &[Step], namespace: &str, options: &Deploy) -> Result<()> {
     let kubectl = |args: &[&str]| {
         let mut cmd = Command::new("kubectl");
         if let Some(ctx) = &options.context {
@@ -323,7 +323,7 @@ pub fn apply(steps: &[Step], namespace: &str, options: &Options) -> Result<()> {
             );
         }
     }
-    let timeout = format!("--timeout={}s", options.timeout.as_secs());
+    let timeout = format!("--timeout={}s", options.timeout);
     for step in steps {
         for (kind, name) in objects(&step.text) {
             if kind != "Deployment" && kind != "StatefulSet" {
@@ -337,7 +337,7 @@ pub fn apply(steps: &[Step], namespace: &str, options: &Options) -> Result<()> {
             if !out.status.success() {
                 let events = kubectl(&["describe", &target, "-n", namespace])
                     .output()
-                    .map(|o| crate::up::tail_text(&String::from_utf8_lossy(&o.stdout), 15))
+                    .map(|o| crate::util::tail_text(&String::from_utf8_lossy(&o.stdout), 15))
                     .unwrap_or_default();
                 bail!(
                     "{target} did not roll out: {}\n{events}",

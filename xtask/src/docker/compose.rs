@@ -3,16 +3,15 @@
 //! (v1), whichever is installed. `up` starts the stack and waits for every
 //! container's healthcheck itself, since v1 has no `up --wait`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
-use crate::images;
-use crate::model::Model;
-
-pub mod check;
+use super::images;
+use crate::Workspace;
+use crate::dev::build::Prebuilt;
 
 /// The generated compose file, relative to the project root.
 pub const COMPOSE_FILE: &str = "generated/docker-compose.yml";
@@ -60,12 +59,12 @@ pub fn detect() -> Result<Vec<String>> {
 impl Stack {
     /// The generated stack as `cargo xtask up --compose` runs it: project
     /// named after `loja.toml`'s, secrets from `.env` in the project root.
-    pub fn generated(project: &Path, model: &Model) -> Result<Self> {
-        let env = project.join(".env");
+    pub fn generated(ws: &Workspace) -> Result<Self> {
+        let env = ws.root().join(".env");
         Ok(Stack {
             program: detect()?,
-            project_name: model.project.name.clone(),
-            files: vec![project.join(COMPOSE_FILE)],
+            project_name: ws.model()?.project.name.clone(),
+            files: vec![ws.root().join(COMPOSE_FILE)],
             env_file: env.is_file().then_some(env),
         })
     }
@@ -192,7 +191,7 @@ impl Stack {
             let in_env_file = self
                 .env_file
                 .as_deref()
-                .and_then(|f| crate::runstate::dotenv_value(f, &name))
+                .and_then(|f| crate::native::state::dotenv_value(f, &name))
                 .is_some();
             if std::env::var_os(&name).is_none() && !in_env_file {
                 cmd.env(&name, "unused-by-down");
@@ -322,7 +321,7 @@ pub fn logs_tail(id: &str, n: usize) -> String {
         .unwrap_or_default()
 }
 
-fn lines(bytes: &[u8]) -> Vec<String> {
+pub(super) fn lines(bytes: &[u8]) -> Vec<String> {
     String::from_utf8_lossy(bytes)
         .lines()
         .map(str::trim)
@@ -331,28 +330,20 @@ fn lines(bytes: &[u8]) -> Vec<String> {
         .collect()
 }
 
-/// What `cargo xtask up --compose` was asked for.
-#[derive(Debug, Clone)]
-pub struct UpOptions {
-    /// Build the static binaries and images first.
-    pub build: bool,
-    /// Longest wait for every container to be ready.
-    pub timeout: Duration,
-}
-
-/// Builds the images (unless asked not to), starts the generated stack and
-/// waits for every healthcheck.
-pub fn up(project: &Path, model: &Model, options: &UpOptions) -> Result<()> {
-    let stack = Stack::generated(project, model)?;
+/// `cargo xtask up --compose`: builds the images (unless `prebuilt` says
+/// not to), starts the generated stack and waits for every healthcheck.
+pub fn up(ws: &Workspace, prebuilt: Prebuilt, timeout: Duration) -> Result<()> {
+    let model = ws.model()?;
+    let stack = Stack::generated(ws)?;
     if stack.env_file.is_none() {
         println!(
             "compose: no .env in {}: secrets come from the environment \
              (cp generated/.env.example .env and fill it in)",
-            project.display()
+            ws.root().display()
         );
     }
-    if options.build {
-        images::run(project, model, &images::Options { no_build: false })?;
+    if !prebuilt.no_build {
+        images::build(ws, prebuilt)?;
     }
     let services = stack.services()?;
     println!(
@@ -361,7 +352,7 @@ pub fn up(project: &Path, model: &Model, options: &UpOptions) -> Result<()> {
         stack.program.join(" ")
     );
     stack.up(&[], false)?;
-    let containers = stack.wait(&services, options.timeout).map_err(|err| {
+    let containers = stack.wait(&services, timeout).map_err(|err| {
         err.context("the stack stays up for inspection: `cargo xtask down --compose` stops it")
     })?;
     print_containers(&containers);
@@ -376,8 +367,8 @@ pub fn up(project: &Path, model: &Model, options: &UpOptions) -> Result<()> {
 }
 
 /// Stops the generated stack; the database volume is kept.
-pub fn down(project: &Path, model: &Model) -> Result<()> {
-    let stack = Stack::generated(project, model)?;
+pub fn down(ws: &Workspace) -> Result<()> {
+    let stack = Stack::generated(ws)?;
     stack.down(false)
 }
 
@@ -440,7 +431,7 @@ mod tests {
 
     #[test]
     fn the_generated_compose_file_requires_every_secret_of_the_env_example() {
-        let root = crate::project_root();
+        let root = crate::Workspace::find().unwrap().root().to_path_buf();
         let compose = std::fs::read_to_string(root.join(COMPOSE_FILE)).unwrap();
         let example = std::fs::read_to_string(root.join("generated/.env.example")).unwrap();
         let mut required = required_in(&compose);

@@ -9,14 +9,21 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::build::{self, TRIPLE};
+use crate::Workspace;
+use crate::dev::build::{self, Prebuilt, TRIPLE};
 use crate::model::Model;
 
-/// What `cargo xtask images` was asked for.
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    /// Use the static binaries already built.
-    pub no_build: bool,
+/// Build the static service binaries and their images from the generated Dockerfiles.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Images {
+    #[command(flatten)]
+    pub prebuilt: Prebuilt,
+}
+
+impl Images {
+    pub fn run(self, ws: &Workspace) -> Result<()> {
+        build(ws, self.prebuilt).map(drop)
+    }
 }
 
 /// One built image.
@@ -37,18 +44,17 @@ pub fn image_name(model: &Model, service: &str) -> String {
 
 /// Builds the static binaries (unless asked not to), then one image per
 /// service, tagged as `loja.toml` names it; prints each image's size and user.
-pub fn run(project: &Path, model: &Model, options: &Options) -> Result<Vec<Built>> {
+pub fn build(ws: &Workspace, prebuilt: Prebuilt) -> Result<Vec<Built>> {
+    let (project, model) = (ws.root(), ws.model()?);
     let services: Vec<String> = model.services.iter().map(|s| s.name.clone()).collect();
-    if !options.no_build {
-        build::build_release(project, &services)?;
-    }
-    let bin_dir = build::release_dir(project);
+    prebuilt.ensure(ws, &services)?;
+    let bin_dir = build::release_dir(ws);
     let mut built = Vec::new();
     for svc in &model.services {
         let binary = bin_dir.join(&svc.name);
         check_static(&binary)?;
         let image = image_name(model, &svc.name);
-        let context = stage(project, &svc.name, &binary)?;
+        let context = stage(ws, &svc.name, &binary)?;
         let dockerfile = project
             .join("generated/docker")
             .join(format!("{}.Dockerfile", svc.name));
@@ -104,8 +110,8 @@ pub fn has_interpreter(elf: &[u8]) -> Result<bool> {
 /// (the same as in the repository, which `docker-compose up --build` and a
 /// plain `docker build .` use): nothing else is sent to the engine, wherever
 /// `CARGO_TARGET_DIR` points.
-fn stage(project: &Path, service: &str, binary: &Path) -> Result<PathBuf> {
-    let context = build::target_dir(project).join("images").join(service);
+fn stage(ws: &Workspace, service: &str, binary: &Path) -> Result<PathBuf> {
+    let context = ws.target_dir().join("images").join(service);
     let dest = context.join("target").join(TRIPLE).join("release");
     std::fs::create_dir_all(&dest)?;
     std::fs::copy(binary, dest.join(service))

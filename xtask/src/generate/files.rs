@@ -6,8 +6,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
-use crate::model::Model;
-use crate::render::{self, Rendered};
+use super::render::{self, Rendered};
+use crate::Workspace;
+use crate::util::fs::{walk, write_atomic};
 
 /// Markers around the README's generated architecture section.
 pub const BEGIN: &str = "<!-- BEGIN GENERATED: architecture -->";
@@ -79,25 +80,6 @@ pub fn expected(root: &Path, rendered: &Rendered) -> Result<BTreeMap<String, Str
     Ok(files)
 }
 
-fn walk(dir: &Path, base: &Path, out: &mut Vec<String>) -> Result<()> {
-    if !dir.exists() {
-        return Ok(());
-    }
-    for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-        let path = entry?.path();
-        if path.is_dir() {
-            walk(&path, base, out)?;
-        } else {
-            out.push(
-                path.strip_prefix(base)?
-                    .to_string_lossy()
-                    .replace('\\', "/"),
-            );
-        }
-    }
-    Ok(())
-}
-
 /// Compares the wanted files with the tree under `root`.
 pub fn drift(root: &Path, wanted: &BTreeMap<String, String>) -> Result<Drift> {
     let mut drift = Drift::default();
@@ -109,11 +91,9 @@ pub fn drift(root: &Path, wanted: &BTreeMap<String, String>) -> Result<Drift> {
             Err(e) => return Err(e).with_context(|| format!("reading {path}")),
         }
     }
-    let mut present = Vec::new();
-    walk(&root.join("generated"), root, &mut present)?;
-    present.sort();
-    drift.orphaned = present
+    drift.orphaned = walk(&root.join("generated"), |_| true)?
         .into_iter()
+        .map(|p| format!("generated/{p}"))
         .filter(|p| !wanted.contains_key(p) && !is_local_secret(p))
         .collect();
     Ok(drift)
@@ -121,7 +101,8 @@ pub fn drift(root: &Path, wanted: &BTreeMap<String, String>) -> Result<Drift> {
 
 /// Brings the tree under `root` in line with `rendered` (or, with `check`,
 /// only reports what differs). Everything is rendered before the first
-/// write, so a failure leaves the tree as it was.
+/// write, so a bad model or template leaves the tree as it was, and each file
+/// is replaced whole (written beside it, then renamed), never half-written.
 pub fn sync(root: &Path, rendered: &Rendered, check: bool) -> Result<Drift> {
     let wanted = expected(root, rendered)?;
     let drift = drift(root, &wanted)?;
@@ -129,11 +110,7 @@ pub fn sync(root: &Path, rendered: &Rendered, check: bool) -> Result<Drift> {
         return Ok(drift);
     }
     for path in drift.stale.iter().chain(&drift.missing) {
-        let target = root.join(path);
-        if let Some(dir) = target.parent() {
-            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-        }
-        std::fs::write(&target, &wanted[path]).with_context(|| format!("writing {path}"))?;
+        write_atomic(&root.join(path), wanted[path].as_bytes())?;
     }
     for path in &drift.orphaned {
         std::fs::remove_file(root.join(path)).with_context(|| format!("removing {path}"))?;
@@ -141,11 +118,10 @@ pub fn sync(root: &Path, rendered: &Rendered, check: bool) -> Result<Drift> {
     Ok(drift)
 }
 
-/// `cargo xtask gen`: loads `root/loja.toml`, renders `root/templates` and
-/// writes (or, with `check`, only compares) the result under `root`.
+/// `cargo xtask gen`: renders the workspace's templates for its model and
+/// writes (or, with `check`, only compares) the result under its root.
 /// A bad `loja.toml` or template fails before anything is written.
-pub fn generate(root: &Path, check: bool) -> Result<Drift> {
-    let model = Model::load(&root.join("loja.toml"))?;
-    let rendered = render::render(&model, &root.join("templates"))?;
-    sync(root, &rendered, check)
+pub fn generate(ws: &Workspace, check: bool) -> Result<Drift> {
+    let rendered = render::render(ws.model()?, &ws.templates())?;
+    sync(ws.root(), &rendered, check)
 }

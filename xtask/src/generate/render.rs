@@ -175,25 +175,7 @@ fn with_header(path: &str, body: &str) -> String {
 
 /// Every `.j2` file under `dir`, as `/`-separated relative paths, sorted.
 fn template_names(dir: &Path) -> Result<Vec<String>> {
-    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) -> Result<()> {
-        for entry in std::fs::read_dir(dir).with_context(|| format!("reading {}", dir.display()))? {
-            let path = entry?.path();
-            if path.is_dir() {
-                walk(base, &path, out)?;
-            } else if path.extension().is_some_and(|e| e == "j2") {
-                let rel = path
-                    .strip_prefix(base)?
-                    .to_string_lossy()
-                    .replace('\\', "/");
-                out.push(rel);
-            }
-        }
-        Ok(())
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out)?;
-    out.sort();
-    Ok(out)
+    crate::util::fs::walk(dir, |p| p.extension().is_some_and(|e| e == "j2"))
 }
 
 fn environment(templates: &Path) -> Environment<'static> {

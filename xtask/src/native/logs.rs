@@ -5,10 +5,26 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::runstate::StateDir;
+use crate::Workspace;
+
+/// Show the logs of one service (all replicas) or of everything.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Logs {
+    /// Service name; all services when omitted.
+    pub service: Option<String>,
+    /// Keep printing new lines.
+    #[arg(short, long)]
+    pub follow: bool,
+}
+
+impl Logs {
+    pub fn run(self, ws: &Workspace) -> Result<()> {
+        print(&ws.state(), self.service.as_deref(), self.follow)
+    }
+}
 
 /// Prints (or follows) the logs of one service's replicas, or of everything.
-pub fn run(state: &StateDir, service: Option<&str>, follow: bool) -> Result<()> {
+fn print(state: &super::state::StateDir, service: Option<&str>, follow: bool) -> Result<()> {
     let dir = state.root().join("logs");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .with_context(|| format!("no logs in {}: has `cargo xtask up` run?", dir.display()))?

@@ -10,27 +10,31 @@
 //! replica of a service stops first and then all start again, as a quick
 //! restart in development does.
 
-use std::path::Path;
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
+use super::launcher::{self, Launch};
+use super::state::{Instance, StateDir};
+use super::{plan, up};
+use crate::Workspace;
+use crate::dev::build::{self, Prebuilt};
 use crate::model::Model;
-use crate::runstate::{self, Instance, StateDir};
-use crate::up::{self, Launch};
 
-/// What `cargo xtask restart` was asked for.
-#[derive(Debug, Clone)]
-pub struct Options {
-    /// Services to restart, in the order given; every service when empty.
+/// Replace the processes `up` started with the current code and loja.toml.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Restart {
+    /// Services to restart; every service (callees first) when omitted.
     pub services: Vec<String>,
-    /// One replica at a time, each successor ready before its predecessor stops.
+    /// One replica at a time: each successor starts on the same port and
+    /// is ready before its predecessor drains and stops.
+    #[arg(long)]
     pub rolling: bool,
-    /// Build the release binaries first.
-    pub build: bool,
-    /// Longest wait for a new replica to answer `/ready`.
-    pub timeout: Duration,
+    #[command(flatten)]
+    pub prebuilt: Prebuilt,
+    /// Seconds to wait for each new replica to be ready.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
 }
 
 /// One replica replaced.
@@ -46,72 +50,69 @@ pub struct Replaced {
     pub drained_after: Duration,
 }
 
-/// Restarts the platform that `up` started in `state`.
-pub fn run(project: &Path, model: &Model, state: &StateDir, options: &Options) -> Result<()> {
-    let record = state
-        .up_record()?
-        .context("no platform started by `cargo xtask up` here (nothing to restart)")?;
-    let running: Vec<Instance> = state
-        .instances()?
-        .into_iter()
-        .filter(Instance::is_alive)
-        .collect();
-    if running.is_empty() {
-        bail!("the platform does not run: start it with `cargo xtask up`");
-    }
-    for name in &options.services {
-        if model.service(name).is_none() {
-            let known: Vec<&str> = model.services.iter().map(|s| s.name.as_str()).collect();
-            bail!(
-                "no service `{name}` in loja.toml (services: {})",
-                known.join(", ")
-            );
+impl Restart {
+    /// Restarts the platform that `up` started in the workspace's state.
+    pub fn run(self, ws: &Workspace) -> Result<()> {
+        let model = ws.model()?;
+        let state = ws.state();
+        let record = state
+            .up_record()?
+            .context("no platform started by `cargo xtask up` here (nothing to restart)")?;
+        if !state.instances()?.iter().any(Instance::is_alive) {
+            bail!("the platform does not run: start it with `cargo xtask up`");
         }
-    }
-    let services: Vec<String> = if options.services.is_empty() {
-        up::start_order(model)?
-            .iter()
-            .map(|s| s.name.clone())
-            .collect()
-    } else {
-        options.services.clone()
-    };
-    if options.build {
-        crate::build::build_release(project, &services)?;
-    }
-    let up_options = up::Options {
-        replicas: record.replicas,
-        build: false,
-        bin_dir: crate::build::release_dir(project),
-        timeout: options.timeout,
-    };
-    let mut notes = Vec::new();
-    let launches = up::plan(project, model, state, &up_options, &mut notes)?;
-    if options.rolling {
-        allow_queue_handover();
-    }
-    for service in &services {
-        if options.rolling {
-            for replaced in rolling(model, state, &launches, service, options.timeout)? {
-                print_replaced(&replaced);
+        for name in &self.services {
+            if model.service(name).is_none() {
+                let known: Vec<&str> = model.services.iter().map(|s| s.name.as_str()).collect();
+                bail!(
+                    "no service `{name}` in loja.toml (services: {})",
+                    known.join(", ")
+                );
             }
-        } else {
-            let old: Vec<Instance> = state
-                .instances()?
-                .into_iter()
-                .filter(|i| &i.service == service)
-                .collect();
-            up::stop(state, &old, grace_period(model, service));
-            let mine: Vec<Launch> = launches
-                .iter()
-                .filter(|l| &l.service == service)
-                .cloned()
-                .collect();
-            let started = up::start(state, &mine, options.timeout)?;
-            println!("restart: {service}: {} replica(s) started", started.len());
         }
+        let services: Vec<String> = if self.services.is_empty() {
+            plan::start_order(model)?
+                .iter()
+                .map(|s| s.name.clone())
+                .collect()
+        } else {
+            self.services.clone()
+        };
+        self.prebuilt.ensure(ws, &services)?;
+        let timeout = Duration::from_secs(self.timeout);
+        let options = up::Options {
+            replicas: record.replicas,
+            prebuilt: Prebuilt { no_build: true },
+            bin_dir: build::release_dir(ws),
+            timeout,
+        };
+        let launches = up::launches(ws, &state, &options, &mut Vec::new())?;
+        if self.rolling {
+            allow_queue_handover();
+        }
+        for service in &services {
+            if self.rolling {
+                for replaced in rolling(model, &state, &launches, service, timeout)? {
+                    print_replaced(&replaced);
+                }
+            } else {
+                let old: Vec<Instance> = state
+                    .instances()?
+                    .into_iter()
+                    .filter(|i| &i.service == service)
+                    .collect();
+                launcher::stop_all(&state, &old, grace_period(model, service));
+                let mine: Vec<Launch> = launches
+                    .iter()
+                    .filter(|l| &l.service == service)
+                    .cloned()
+                    .collect();
+                let started = launcher::start_all(&state, &mine, timeout)?;
+                println!("restart: {service}: {} replica(s) started", started.len());
+            }
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 fn print_replaced(r: &Replaced) {
@@ -134,11 +135,10 @@ pub fn grace_period(model: &Model, service: &str) -> Duration {
     Duration::from_secs(u64::from(secs))
 }
 
-/// Replaces every replica of `service` (its entries in `launches`, the plan
-/// of [`up::plan`]), one at a time, each predecessor getting the service's
-/// grace period to drain. Stops at the first successor that does not become
-/// ready: it is stopped, its predecessor keeps serving, and the error carries
-/// its last log lines.
+/// Replaces every replica of `service` (its entries in `launches`), one at
+/// a time, each predecessor getting the service's grace period to drain.
+/// Stops at the first successor that does not become ready: it is stopped,
+/// its predecessor keeps serving, and the error carries its last log lines.
 pub fn rolling(
     model: &Model,
     state: &StateDir,
@@ -168,75 +168,24 @@ pub fn replace(
         .find(|i| i.service == launch.service && i.replica == launch.replica)
         .filter(Instance::is_alive);
     let started = Instant::now();
-    let (new, mut child) = up::spawn_unrecorded(state, launch)?;
-    if let Err(err) = wait_ready(state, &new, &mut child, timeout) {
-        runstate::signal(new.pid, "KILL");
-        let _ = child.wait();
-        return Err(err);
+    let mut new = launch.spawn(&state.log_path(&launch.name()))?;
+    if let Err(err) = new.wait_ready(timeout) {
+        new.kill();
+        return Err(err.context("the new replica was stopped and the old one keeps serving"));
     }
     let ready_after = started.elapsed();
     let drained = Instant::now();
     if let Some(old) = &old {
-        stop_one(old, grace);
+        launcher::stop(old, grace);
     }
-    state.record(&new)?;
+    state.record(&new.instance)?;
     Ok(Replaced {
-        name: new.name(),
+        name: launch.name(),
         old_pid: old.map(|o| o.pid),
-        new_pid: new.pid,
+        new_pid: new.pid(),
         ready_after,
         drained_after: drained.elapsed(),
     })
-}
-
-/// Waits until `/ready` on the shared port is answered by `new` itself.
-fn wait_ready(
-    state: &StateDir,
-    new: &Instance,
-    child: &mut Child,
-    timeout: Duration,
-) -> Result<()> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Ok(Some(status)) = child.try_wait() {
-            bail!(
-                "the new {} exited during start-up ({status}); the old one keeps serving. Last lines of {}:\n{}",
-                new.name(),
-                state.log_path(&new.name()).display(),
-                up::tail(&state.log_path(&new.name()), 20)
-            );
-        }
-        // Both processes share the port: each attempt is a new connection,
-        // which the kernel hands to either of them.
-        if runstate::ready_pid(new.port, &new.ready_path) == Some(new.pid) {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            bail!(
-                "the new {} was not ready after {timeout:?}; it was stopped and the old one keeps serving. Last lines of {}:\n{}",
-                new.name(),
-                state.log_path(&new.name()).display(),
-                up::tail(&state.log_path(&new.name()), 20)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// SIGTERM, then SIGKILL once `grace` has passed; returns when it is gone.
-fn stop_one(instance: &Instance, grace: Duration) {
-    runstate::signal(instance.pid, "TERM");
-    let deadline = Instant::now() + grace;
-    while instance.is_alive() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    if instance.is_alive() {
-        eprintln!(
-            "restart: {} did not stop within {grace:?}, killing it",
-            instance.name()
-        );
-        runstate::signal(instance.pid, "KILL");
-    }
 }
 
 /// When a listener of a shared port closes, Linux resets the connections

@@ -3,14 +3,12 @@
 //! the generated admin token. `up` writes it, `down`, `status` and `logs` read it.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
+
+use crate::util::fs::write_atomic;
 
 /// One process started by `up`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -158,27 +156,15 @@ impl StateDir {
         {
             return Ok((token.trim().to_owned(), kept.display().to_string()));
         }
-        let mut bytes = [0u8; 24];
-        std::fs::File::open("/dev/urandom")
-            .and_then(|mut f| f.read_exact(&mut bytes))
-            .context("reading /dev/urandom for a new admin token")?;
-        let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        std::fs::create_dir_all(&self.root)?;
-        let mut file = std::fs::File::create(&kept)?;
-        file.write_all(token.as_bytes())?;
+        let token = crate::util::random_hex(24).context("generating an admin token")?;
+        write_atomic(&kept, token.as_bytes())?;
         Ok((token, format!("{} (generated)", kept.display())))
     }
 }
 
-/// Writes `value` as JSON to `path` whole or not at all (a temporary file
-/// renamed into place), creating its directory.
+/// Writes `value` as JSON to `path` whole or not at all.
 fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, serde_json::to_vec_pretty(value)?)?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+    write_atomic(path, &serde_json::to_vec_pretty(value)?)
 }
 
 /// The value of `key` in a dotenv file (`KEY=value`, optional quotes, `#` comments).
@@ -192,56 +178,6 @@ pub fn dotenv_value(path: &Path, key: &str) -> Option<String> {
             .split_once('=')?;
         (k.trim() == key).then(|| v.trim().trim_matches(['"', '\'']).to_owned())
     })
-}
-
-/// Seconds since the Unix epoch.
-pub fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-/// The status code of `GET path` on a loopback port, or `None` when nothing
-/// answers.
-pub fn http_status(port: u16, path: &str) -> Option<u16> {
-    http_get(port, path).map(|(status, _)| status)
-}
-
-/// The status code and body of `GET path` on a loopback port, or `None` when
-/// nothing answers. A plain HTTP/1.0 exchange keeps xtask free of an HTTP client.
-pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut answer = Vec::new();
-    // A server that sent its answer and then failed to close still counts.
-    let _ = stream.take(64 * 1024).read_to_end(&mut answer);
-    let answer = String::from_utf8_lossy(&answer);
-    let status = answer.split_whitespace().nth(1)?.parse().ok()?;
-    let body = answer.split_once("\r\n\r\n").map_or("", |(_, b)| b);
-    Some((status, body.to_owned()))
-}
-
-/// The process that answered `GET path` with 200 and a JSON body naming its
-/// `pid` (the services' `/ready`), or `None`.
-pub fn ready_pid(port: u16, path: &str) -> Option<u32> {
-    let (status, body) = http_get(port, path)?;
-    if status != 200 {
-        return None;
-    }
-    let body: serde_json::Value = serde_json::from_str(&body).ok()?;
-    body.get("pid")?.as_u64()?.try_into().ok()
-}
-
-/// Sends a signal (`TERM`, `KILL`) to a process.
-pub fn signal(pid: u32, signal: &str) -> bool {
-    Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(pid.to_string())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 #[cfg(test)]

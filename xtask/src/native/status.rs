@@ -1,12 +1,24 @@
 //! `cargo xtask status`: each process `up` started, its port, readiness and uptime.
 
 use anyhow::Result;
-
-use crate::runstate::{self, StateDir};
 use loja_testkit::pg::Cluster;
 
+use super::state::StateDir;
+use crate::Workspace;
+use crate::util::{self, http};
+
+/// Show each process `up` started: port, readiness, uptime.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Status {}
+
+impl Status {
+    pub fn run(self, ws: &Workspace) -> Result<()> {
+        print(&ws.state())
+    }
+}
+
 /// Prints one row per recorded process and the database's state.
-pub fn run(state: &StateDir) -> Result<()> {
+fn print(state: &StateDir) -> Result<()> {
     let instances = state.instances()?;
     if instances.is_empty() {
         println!("nothing runs: start the platform with `cargo xtask up`");
@@ -19,12 +31,12 @@ pub fn run(state: &StateDir) -> Result<()> {
     for i in &instances {
         let state = if !i.is_alive() {
             "exited"
-        } else if runstate::http_status(i.port, &i.ready_path) == Some(200) {
+        } else if http::probe(i.port, &i.ready_path).is_some_and(|a| a.status == 200) {
             "ready"
         } else {
             "not ready"
         };
-        let uptime = runstate::now().saturating_sub(i.started_at);
+        let uptime = util::now().saturating_sub(i.started_at);
         println!(
             "{:<16} {:>8} {:>6}  {:<9} {:>8}",
             i.name(),

@@ -1,14 +1,14 @@
-//! Measurement 1: the catalog is seeded with ample stock, then a closed loop
-//! of `POST /api/v1/orders` runs through the gateway (a unique
-//! Idempotency-Key per request, random lines, card and pix), after a warm-up.
+//! The order load every measurement shares: the catalog is seeded with ample
+//! stock, then a closed loop of `POST /api/v1/orders` runs through the
+//! gateway (a unique Idempotency-Key per request, random lines, card and pix).
 
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Result, bail};
 
-use super::http;
-use super::wrk::{self, Load};
+use crate::Workspace;
+use crate::perf::wrk::{self, Load};
+use crate::util::http::{self, Request};
 
 /// Size of the bench catalog: SKUs `BENCH-0001` to `BENCH-0300`.
 pub const SKUS: u32 = 300;
@@ -23,21 +23,18 @@ pub fn price_cents(n: u32) -> u32 {
 /// Creates the bench catalog through the gateway; SKUs that already exist
 /// (a second run against the same stack) are kept as they are.
 pub fn seed(gateway: &str, token: &str) -> Result<()> {
+    let authority = http::authority(gateway)?;
     for n in 1..=SKUS {
         let sku = format!("BENCH-{n:04}");
         let body = format!(
             r#"{{"sku":"{sku}","name":"Bench item {n}","price_cents":{},"stock":{STOCK}}}"#,
             price_cents(n)
         );
-        let (status, answer) = http::request(
-            gateway,
-            "POST",
-            "/api/v1/products",
-            Some(token),
-            Some(&body),
-        )?;
-        if status != 201 && status != 409 {
-            bail!("creating {sku}: {status} {answer}");
+        let answer = Request::json("POST", "/api/v1/products", body)
+            .bearer(token)
+            .send(authority)?;
+        if answer.status != 201 && answer.status != 409 {
+            bail!("creating {sku}: {} {}", answer.status, answer.body);
         }
     }
     Ok(())
@@ -45,14 +42,14 @@ pub fn seed(gateway: &str, token: &str) -> Result<()> {
 
 /// One closed-loop run of orders through the gateway.
 pub fn load(
-    root: &Path,
+    ws: &Workspace,
     gateway: &str,
     connections: u32,
     duration: Duration,
     run_id: &str,
 ) -> Result<Load> {
     wrk::run(
-        root,
+        ws,
         &wrk::Spec {
             url: gateway,
             mode: "orders",

@@ -3,11 +3,12 @@
 //! line that is read back here.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+
+use crate::Workspace;
 use serde::{Deserialize, Serialize};
 
 /// What one wrk run measured. Latencies are in microseconds.
@@ -61,13 +62,13 @@ pub struct Spec<'a> {
 }
 
 /// Runs wrk once and parses its report.
-pub fn run(root: &Path, spec: &Spec) -> Result<Load> {
-    finish(spawn(root, spec)?, false)
+pub fn run(ws: &Workspace, spec: &Spec) -> Result<Load> {
+    finish(spawn(ws, spec)?, false)
 }
 
 /// Starts wrk for `spec.duration`; [`finish`] collects its report.
-pub fn spawn(root: &Path, spec: &Spec) -> Result<Child> {
-    let script = root.join("xtask/bench/load.lua");
+pub fn spawn(ws: &Workspace, spec: &Spec) -> Result<Child> {
+    let script = ws.root().join("xtask/bench/load.lua");
     // wrk's threads share the machine with the platform: two are plenty to
     // keep every connection busy at these rates.
     let threads = spec.connections.clamp(1, 2);
@@ -89,7 +90,7 @@ pub fn spawn(root: &Path, spec: &Spec) -> Result<Child> {
 /// reports on SIGINT as at the end of its duration).
 pub fn finish(child: Child, interrupt: bool) -> Result<Load> {
     if interrupt {
-        crate::runstate::signal(child.id(), "INT");
+        crate::util::signal(child.id(), "INT");
     }
     let out = child.wait_with_output().context("waiting for wrk")?;
     let stdout = String::from_utf8_lossy(&out.stdout);

@@ -11,7 +11,6 @@
 //! same statements, commits and row locks, so its rate is directly comparable
 //! with confirmed orders per second.
 
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -20,7 +19,8 @@ use serde::Serialize;
 
 use loja_testkit::pg::psql;
 
-use super::orders::{SKUS, STOCK, price_cents};
+use crate::Workspace;
+use crate::perf::orders::{SKUS, STOCK, price_cents};
 
 /// The scratch database; dropped again afterwards.
 const DATABASE: &str = "bench_ceiling";
@@ -45,30 +45,77 @@ pub struct Ceiling {
 /// and drops the database. `server` is a superuser URL without database
 /// (`postgres://postgres@127.0.0.1:15432`).
 pub fn run(
-    root: &Path,
+    ws: &Workspace,
     server: &str,
     connections: u32,
     warmup: Duration,
     duration: Duration,
     postmaster: Option<u32>,
 ) -> Result<Ceiling> {
-    let admin = format!("{server}/postgres");
-    let scratch = format!("{server}/{DATABASE}");
-    psql(
-        &admin,
-        &format!("DROP DATABASE IF EXISTS {DATABASE}; CREATE DATABASE {DATABASE};"),
-    )?;
-    let outcome = (|| -> Result<Ceiling> {
+    let scratch = Scratch::create(ws, server)?;
+    let load = |duration| Replay {
+        connections,
+        length: Length::Time(duration),
+        lines: None,
+        card: None,
+    };
+    if !warmup.is_zero() {
+        scratch.replay(&load(warmup), || {})?;
+    }
+    let before = super::cpu::snapshot(&[], postmaster);
+    let mut after = before.clone();
+    let mut ceiling = scratch.replay(&load(duration), || {
+        after.merge(super::cpu::snapshot(&[], postmaster))
+    })?;
+    let cpu = super::cpu::per_order(&before, &after, ceiling.transactions);
+    ceiling.postgres_cpu_ms_per_order = cpu.get("postgres").copied().unwrap_or(0.0);
+    scratch.drop_database()?;
+    Ok(ceiling)
+}
+
+/// The scratch database holding the three services' schemas and the bench
+/// catalog; dropped with [`Scratch::drop_database`] (or left behind for
+/// inspection when a run fails half-way).
+pub struct Scratch<'a> {
+    ws: &'a Workspace,
+    server: String,
+}
+
+/// How long one replay runs.
+#[derive(Debug, Clone, Copy)]
+pub enum Length {
+    Time(Duration),
+    /// Orders per client.
+    Orders(u32),
+}
+
+/// One replay of `order.sql`.
+#[derive(Debug, Clone, Copy)]
+pub struct Replay {
+    pub connections: u32,
+    pub length: Length,
+    /// Lines per order: 1 to 3 at random when `None`.
+    pub lines: Option<u32>,
+    /// Card (true) or pix (false): at random when `None`.
+    pub card: Option<bool>,
+}
+
+impl<'a> Scratch<'a> {
+    /// Creates the scratch database afresh on `server` (a superuser URL
+    /// without database), with every service's migrations and the catalog.
+    pub fn create(ws: &'a Workspace, server: &str) -> Result<Scratch<'a>> {
+        let scratch = Scratch {
+            ws,
+            server: server.to_owned(),
+        };
+        psql(
+            &scratch.admin(),
+            &format!("DROP DATABASE IF EXISTS {DATABASE}; CREATE DATABASE {DATABASE};"),
+        )?;
         for service in SERVICES {
-            let dir = root.join("services").join(service).join("migrations");
-            let mut files: Vec<_> = std::fs::read_dir(&dir)
-                .with_context(|| format!("reading {}", dir.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e == "sql"))
-                .collect();
-            files.sort();
-            for file in files {
-                psql(&scratch, &std::fs::read_to_string(&file)?)
+            let dir = ws.root().join("services").join(service).join("migrations");
+            for file in crate::util::fs::files_ending(&dir, &[".sql"]) {
+                psql(&scratch.url(), &std::fs::read_to_string(&file)?)
                     .with_context(|| format!("applying {}", file.display()))?;
             }
         }
@@ -81,67 +128,78 @@ pub fn run(
             })
             .collect();
         psql(
-            &scratch,
+            &scratch.url(),
             &format!(
                 "INSERT INTO products (sku, name, price_cents, available, received) VALUES {};\nVACUUM ANALYZE;",
                 prices.join(",\n")
             ),
         )?;
-        if !warmup.is_zero() {
-            pgbench(root, &scratch, connections, warmup, || {})?;
-        }
-        let before = super::cpu::snapshot(&[], postmaster);
-        let mut after = before.clone();
-        let mut ceiling = pgbench(root, &scratch, connections, duration, || {
-            after.merge(super::cpu::snapshot(&[], postmaster))
-        })?;
-        let cpu = super::cpu::per_order(&before, &after, ceiling.transactions);
-        ceiling.postgres_cpu_ms_per_order = cpu.get("postgres").copied().unwrap_or(0.0);
-        Ok(ceiling)
-    })();
-    let dropped = psql(&admin, &format!("DROP DATABASE IF EXISTS {DATABASE};"));
-    let ceiling = outcome?;
-    dropped?;
-    Ok(ceiling)
-}
+        Ok(scratch)
+    }
 
-/// Runs pgbench, calling `sample` every 200 ms while it runs.
-fn pgbench(
-    root: &Path,
-    url: &str,
-    connections: u32,
-    duration: Duration,
-    mut sample: impl FnMut(),
-) -> Result<Ceiling> {
-    let script = root.join("xtask/bench/order.sql");
-    let out = Command::new("pgbench")
-        .args(["-n", "-M", "prepared"])
-        .args(["-c", &connections.to_string()])
-        .args(["-j", &connections.clamp(1, 2).to_string()])
-        .args(["-T", &duration.as_secs().max(1).to_string()])
-        .args(["-D", &format!("skus={SKUS}"), "-f"])
-        .arg(&script)
-        .arg(url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("running pgbench (it comes with the PostgreSQL client package)")?;
-    // Its report is printed at the end only, so the pipes cannot fill meanwhile.
-    let mut child = out;
-    while child.try_wait()?.is_none() {
-        sample();
-        std::thread::sleep(Duration::from_millis(200));
+    fn admin(&self) -> String {
+        format!("{}/postgres", self.server)
     }
-    let out = child.wait_with_output()?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        bail!(
-            "pgbench failed: {}\n{}",
-            stdout.trim(),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
+
+    /// The scratch database's URL.
+    pub fn url(&self) -> String {
+        format!("{}/{DATABASE}", self.server)
     }
-    parse(&stdout).with_context(|| format!("reading pgbench's report:\n{stdout}"))
+
+    /// The scratch database's name.
+    pub fn name(&self) -> &'static str {
+        DATABASE
+    }
+
+    /// Drops the database.
+    pub fn drop_database(self) -> Result<()> {
+        psql(
+            &self.admin(),
+            &format!("DROP DATABASE IF EXISTS {DATABASE};"),
+        )
+    }
+
+    /// Runs pgbench with `order.sql`, calling `sample` every 200 ms while it runs.
+    pub fn replay(&self, replay: &Replay, mut sample: impl FnMut()) -> Result<Ceiling> {
+        let script = self.ws.root().join("xtask/bench/order.sql");
+        let connections = replay.connections;
+        let mut cmd = Command::new("pgbench");
+        cmd.args(["-n", "-M", "prepared"])
+            .args(["-c", &connections.to_string()])
+            .args(["-j", &connections.clamp(1, 2).to_string()]);
+        match replay.length {
+            Length::Time(duration) => cmd.args(["-T", &duration.as_secs().max(1).to_string()]),
+            Length::Orders(n) => cmd.args(["-t", &n.to_string()]),
+        };
+        let lines = replay.lines.unwrap_or(0);
+        let card = replay.card.map_or(2, u32::from);
+        let child = cmd
+            .args(["-D", &format!("skus={SKUS}")])
+            .args(["-D", &format!("lines={lines}")])
+            .args(["-D", &format!("card={card}"), "-f"])
+            .arg(&script)
+            .arg(self.url())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("running pgbench (it comes with the PostgreSQL client package)")?;
+        // Its report is printed at the end only, so the pipes cannot fill meanwhile.
+        let mut child = child;
+        while child.try_wait()?.is_none() {
+            sample();
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let out = child.wait_with_output()?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            bail!(
+                "pgbench failed: {}\n{}",
+                stdout.trim(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        parse(&stdout).with_context(|| format!("reading pgbench's report:\n{stdout}"))
+    }
 }
 
 /// The figures of pgbench's summary.
@@ -151,6 +209,9 @@ pub fn parse(stdout: &str) -> Result<Ceiling> {
             l.trim()
                 .strip_prefix(prefix)?
                 .split_whitespace()
+                .next()?
+                // With `-t N`: `processed: done/planned`.
+                .split('/')
                 .next()?
                 .parse()
                 .ok()
@@ -184,5 +245,7 @@ mod tests {
         assert_eq!(c.orders_per_sec, 617.25);
         assert_eq!(c.latency_avg_ms, 25.1);
         assert!(parse("nothing").is_err());
+        let counted = parse("number of transactions actually processed: 1/1\ntps = 63.2 (x)\n");
+        assert_eq!(counted.unwrap().transactions, 1);
     }
 }

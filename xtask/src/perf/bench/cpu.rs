@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use crate::runstate::Instance;
+use crate::native::state::Instance;
 
 /// Clock ticks per second of `/proc/<pid>/stat` (USER_HZ, 100 on Linux).
 const TICKS_PER_SEC: f64 = 100.0;

@@ -10,8 +10,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::runstate::{self, Instance, StateDir};
-use crate::up::{self, Launch};
+use crate::Workspace;
+use crate::native::launcher::Launch;
+use crate::native::state::Instance;
+use crate::util::http;
 
 /// One running replica after the load.
 #[derive(Debug, Clone, Serialize)]
@@ -71,12 +73,12 @@ pub fn memory(instances: &[Instance]) -> Vec<Memory> {
         .collect()
 }
 
-/// For each service, `samples` fresh replicas started by `up`'s own start
-/// path, with the environment of the running replica (read from /proc) on a
-/// free port; the time is measured to the first 200 on `/ready`, polled every
-/// 2 ms (the start path itself polls only every 100 ms).
+/// For each service, `samples` fresh replicas started by the launcher, with
+/// the environment of the running replica (read from /proc) on a free port,
+/// logging into `scratch`; the time is measured to the first 200 on
+/// `/ready`, polled every 2 ms by a thread of its own.
 pub fn startup(
-    state: &StateDir,
+    scratch: &Path,
     bin_dir: &Path,
     instances: &[Instance],
     samples: usize,
@@ -108,19 +110,18 @@ pub fn startup(
             let started = Instant::now();
             let poll = std::thread::spawn(move || {
                 while started.elapsed() < Duration::from_secs(30) {
-                    if runstate::http_status(port, "/ready") == Some(200) {
+                    if http::probe(port, "/ready").is_some_and(|a| a.status == 200) {
                         return Some(started.elapsed());
                     }
                     std::thread::sleep(Duration::from_millis(2));
                 }
                 None
             });
-            let fresh = up::start(state, &[launch], Duration::from_secs(30));
+            let mut fresh = launch.spawn(&scratch.join(format!("{}.log", launch.name())))?;
+            let ready = fresh.wait_ready(Duration::from_secs(30));
             let took = poll.join().ok().flatten();
-            if let Ok(fresh) = &fresh {
-                up::stop(state, fresh, Duration::from_secs(10));
-            }
-            fresh?;
+            fresh.stop(Duration::from_secs(10));
+            ready?;
             let took = took.with_context(|| format!("{service} never answered /ready"))?;
             ready_ms.push(took.as_secs_f64() * 1000.0);
         }
@@ -159,7 +160,7 @@ pub struct Gen {
 
 /// Times `gen --check` (it renders everything `gen` renders and writes
 /// nothing, so the bench never changes the tree).
-pub fn gen_time(root: &Path, samples: usize) -> Result<Gen> {
+pub fn gen_time(ws: &Workspace, samples: usize) -> Result<Gen> {
     let exe = std::env::current_exe()?;
     let mut process_ms = Vec::new();
     let mut in_process_ms = Vec::new();
@@ -167,14 +168,15 @@ pub fn gen_time(root: &Path, samples: usize) -> Result<Gen> {
         let started = Instant::now();
         Command::new(&exe)
             .args(["gen", "--check"])
-            .current_dir(root)
+            .current_dir(ws.root())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status()
             .context("running xtask gen --check")?;
         process_ms.push(started.elapsed().as_secs_f64() * 1000.0);
         let started = Instant::now();
-        crate::files::generate(root, true)?;
+        // A fresh workspace, so loja.toml is read and checked every time.
+        crate::generate::files::generate(&Workspace::at(ws.root()), true)?;
         in_process_ms.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     Ok(Gen {

@@ -2,16 +2,16 @@
 //! straight to estoque, at the same load, one after the other.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
 use serde::Serialize;
 
 use super::cpu;
-use super::orders::SKUS;
-use super::wrk::{self, Load};
-use crate::runstate::Instance;
+use crate::Workspace;
+use crate::native::state::Instance;
+use crate::perf::orders::SKUS;
+use crate::perf::wrk::{self, Load};
 
 /// Both runs of the read path.
 #[derive(Debug, Clone, Serialize)]
@@ -39,7 +39,7 @@ impl ReadPath {
 /// Loads each target after its own warm-up, noting the CPU each process spent.
 #[allow(clippy::too_many_arguments)]
 pub fn run(
-    root: &Path,
+    ws: &Workspace,
     gateway: &str,
     estoque: &str,
     connections: u32,
@@ -58,10 +58,10 @@ pub fn run(
             skus: SKUS,
         };
         if !warmup.is_zero() {
-            wrk::run(root, &spec(warmup))?;
+            wrk::run(ws, &spec(warmup))?;
         }
         let before = cpu::snapshot(instances, postmaster);
-        let measured = wrk::run(root, &spec(duration))?;
+        let measured = wrk::run(ws, &spec(duration))?;
         let after = cpu::snapshot(instances, postmaster);
         let per_read = cpu::per_order(&before, &after, measured.requests)
             .into_iter()

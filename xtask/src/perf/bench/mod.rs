@@ -5,201 +5,225 @@
 //! directory), or is one already started by `cargo xtask up` (`--url`).
 //! Results go to `<target>/bench/<timestamp>-<rev>.json` and a table to stdout.
 
-mod ceiling;
+pub mod ceiling;
 mod cpu;
 mod dbstats;
 mod footprint;
 mod gateway;
-pub(crate) mod http;
-pub(crate) mod orders;
-pub(crate) mod report;
-pub(crate) mod wrk;
+mod report;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
-use crate::model::Model;
-use crate::runstate::{Instance, StateDir};
-use crate::{down, up};
-use loja_testkit::{free_port, pg::Cluster};
+use super::orders;
+use crate::Workspace;
+use crate::dev::build::Prebuilt;
+use crate::native::platform::Platform;
 
-/// What `cargo xtask bench` was asked for.
-#[derive(Debug, Clone)]
-pub struct Options {
+/// Measure order throughput, the pgbench ceiling, gateway overhead and footprint.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Bench {
     /// Concurrent connections of every load (and pgbench clients).
+    #[arg(long, default_value_t = 32)]
     pub connections: u32,
-    /// Length of each measured run.
-    pub duration: Duration,
-    /// Unmeasured load before each measured run.
-    pub warmup: Duration,
-    /// Base URL of the gateway of a platform already started by `cargo xtask up`.
+    /// Seconds of each measured run.
+    #[arg(long, default_value_t = 20)]
+    pub duration: u64,
+    /// Seconds of unmeasured load before each measured run.
+    #[arg(long, default_value_t = 5)]
+    pub warmup: u64,
+    /// Gateway URL of a platform already started by `cargo xtask up`.
+    #[arg(long)]
     pub url: Option<String>,
-    /// Replicas of every service when the bench starts the platform.
+    /// Replicas of every service of the platform the bench starts.
+    #[arg(long, default_value_t = 1)]
     pub replicas: u32,
-    /// Build the release binaries first.
-    pub build: bool,
-    /// A few seconds at low load: checks that the bench works, measures nothing.
+    /// A few seconds at low load, to check that the bench still works.
+    #[arg(long)]
     pub smoke: bool,
+    #[command(flatten)]
+    pub prebuilt: Prebuilt,
 }
 
-impl Options {
-    /// The settings of `--smoke`.
-    pub fn smoke(mut self) -> Self {
-        self.connections = self.connections.min(4);
-        self.duration = Duration::from_secs(2);
-        self.warmup = Duration::from_secs(1);
-        self.smoke = true;
-        self
+impl Bench {
+    /// The load of a run: `--smoke` caps it and shortens it.
+    fn load(&self) -> LoadSettings {
+        if self.smoke {
+            LoadSettings {
+                connections: self.connections.min(4),
+                duration: Duration::from_secs(2),
+                warmup: Duration::from_secs(1),
+            }
+        } else {
+            LoadSettings {
+                connections: self.connections,
+                duration: Duration::from_secs(self.duration),
+                warmup: Duration::from_secs(self.warmup),
+            }
+        }
+    }
+
+    /// Runs every measurement and reports.
+    pub fn run(self, ws: &Workspace) -> Result<()> {
+        for (tool, from) in [
+            ("wrk", "`cargo xtask tools`"),
+            ("pgbench", "the PostgreSQL client package"),
+        ] {
+            if Command::new(tool).arg("--version").output().is_err() {
+                bail!("`{tool}` is not on PATH: install it ({from})");
+            }
+        }
+        let platform = match &self.url {
+            None => Platform::start(ws, ws.model()?, self.replicas, self.prebuilt, None, "bench")?,
+            Some(url) => Platform::attach(ws, url)?,
+        };
+        let load = self.load();
+        let unix = crate::util::now();
+        let mut run = Run {
+            ws,
+            postmaster: cpu::postmaster(&platform.state.postgres_dir().join("data")),
+            platform,
+            load,
+            report: report::Report {
+                timestamp: super::timestamp(unix),
+                git_revision: super::git_revision(ws),
+                cores: super::cores(),
+                smoke: self.smoke,
+                connections: load.connections,
+                duration_secs: load.duration.as_secs(),
+                warmup_secs: load.warmup.as_secs(),
+                ..Default::default()
+            },
+        };
+        run.orders(&format!("bench-{unix}"))?;
+        run.ceiling()?;
+        run.reads()?;
+        run.footprint(if self.smoke { 1 } else { 3 })?;
+        let Run {
+            mut report,
+            platform,
+            ..
+        } = run;
+        drop(platform);
+        report.generate = Some(footprint::gen_time(ws, if self.smoke { 1 } else { 5 })?);
+
+        report.evaluate();
+        let path = report.write(&ws.target_dir().join("bench"))?;
+        println!("\n{}", report.table());
+        println!("bench: figures in {}", path.display());
+        if self.smoke {
+            smoke_check(&report)?;
+        }
+        Ok(())
     }
 }
 
-/// The platform under load.
-pub(crate) struct Platform {
-    /// The model it was started from, with the ports it really uses.
-    pub model: Model,
-    pub gateway: String,
-    pub instances: Vec<Instance>,
-    pub admin_token: String,
-    /// Superuser URL of its PostgreSQL server, without database.
-    pub postgres: Option<String>,
-    pub state: StateDir,
-    pub bin_dir: PathBuf,
-    /// Started by the bench: stopped and removed at the end.
-    owned: bool,
+/// How hard and how long every load of one run is.
+#[derive(Debug, Clone, Copy)]
+struct LoadSettings {
+    connections: u32,
+    duration: Duration,
+    warmup: Duration,
 }
 
-impl Drop for Platform {
-    fn drop(&mut self) {
-        if self.owned {
-            let _ = down::run(&self.state, Duration::from_secs(10));
-            let _ = std::fs::remove_dir_all(self.state.root());
-        }
-    }
+/// One bench run in progress: the platform under load and what it measured so far.
+struct Run<'a> {
+    ws: &'a Workspace,
+    platform: Platform,
+    load: LoadSettings,
+    /// The PostgreSQL server's main process, whose children are its backends.
+    postmaster: Option<u32>,
+    report: report::Report,
 }
 
-/// Runs every measurement and reports.
-pub fn run(root: &Path, options: &Options) -> Result<()> {
-    for (tool, from) in [
-        ("wrk", "`cargo xtask tools`"),
-        ("pgbench", "the PostgreSQL client package"),
-    ] {
-        if Command::new(tool).arg("--version").output().is_err() {
-            bail!("`{tool}` is not on PATH: install it ({from})");
+impl Run<'_> {
+    /// Measurement 1: orders through the gateway, after a warm-up, with
+    /// what each costs (CPU per process, commits, WAL flushes).
+    fn orders(&mut self, run_id: &str) -> Result<()> {
+        let (ws, p, load) = (self.ws, &self.platform, self.load);
+        println!("bench: seeding {} products", orders::SKUS);
+        orders::seed(&p.gateway, &p.admin_token)?;
+        println!("bench: orders through the gateway");
+        if !load.warmup.is_zero() {
+            let warm_id = format!("{run_id}-warmup");
+            orders::load(ws, &p.gateway, load.connections, load.warmup, &warm_id)?;
         }
+        let databases: Vec<String> = p
+            .model()
+            .database_services()
+            .map(|s| s.snake.clone())
+            .collect();
+        let stats = |server: &String| dbstats::snapshot(server, &databases);
+        let before = p.postgres.as_ref().map(stats).transpose()?;
+        let cpu_before = cpu::snapshot(&p.instances, self.postmaster);
+        let orders = orders::load(ws, &p.gateway, load.connections, load.duration, run_id)?;
+        let confirmed = orders.statuses.get("201").copied().unwrap_or(0);
+        let cpu_after = cpu::snapshot(&p.instances, self.postmaster);
+        self.report.cpu_ms_per_order = cpu::per_order(&cpu_before, &cpu_after, confirmed);
+        if let (Some(server), Some(before)) = (&p.postgres, &before) {
+            self.report.per_order = Some(dbstats::per_order(before, &stats(server)?, confirmed));
+        }
+        self.report.orders = orders;
+        Ok(())
     }
-    let model = Model::load(&root.join("loja.toml"))?;
-    let platform = match &options.url {
-        None => start(root, &model, options.replicas, options.build, "bench")?,
-        Some(url) => attach(root, &model, url)?,
-    };
-    let target_dir = crate::build::target_dir(root);
-    let unix = crate::runstate::now();
-    let mut report = report::Report {
-        timestamp: report::timestamp(unix),
-        git_revision: git_revision(root),
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        smoke: options.smoke,
-        connections: options.connections,
-        duration_secs: options.duration.as_secs(),
-        warmup_secs: options.warmup.as_secs(),
-        orders: Default::default(),
-        per_order: None,
-        flush_ms: None,
-        cpu_ms_per_order: Default::default(),
-        ceiling: None,
-        reads: None,
-        memory: Vec::new(),
-        startup: Vec::new(),
-        generate: None,
-        targets: Vec::new(),
-    };
 
-    println!("bench: seeding {} products", orders::SKUS);
-    orders::seed(&platform.gateway, &platform.admin_token)?;
-    println!("bench: orders through the gateway");
-    let run_id = format!("bench-{unix}");
-    if !options.warmup.is_zero() {
-        let warm_id = format!("{run_id}-warmup");
-        let gw = &platform.gateway;
-        orders::load(root, gw, options.connections, options.warmup, &warm_id)?;
+    /// Measurement 2: the pgbench replay of the order's SQL.
+    fn ceiling(&mut self) -> Result<()> {
+        let Some(server) = &self.platform.postgres else {
+            println!("bench: no PostgreSQL of `cargo xtask up` found, ceiling skipped");
+            return Ok(());
+        };
+        println!("bench: pgbench ceiling");
+        let load = self.load;
+        self.report.ceiling = Some(ceiling::run(
+            self.ws,
+            server,
+            load.connections,
+            load.warmup,
+            load.duration,
+            self.postmaster,
+        )?);
+        Ok(())
     }
-    let databases: Vec<String> = model.database_services().map(|s| s.snake.clone()).collect();
-    let stats = |server: &String| dbstats::snapshot(server, &databases);
-    let before = platform.postgres.as_ref().map(stats).transpose()?;
-    let postmaster = cpu::postmaster(&platform.state.postgres_dir().join("data"));
-    let cpu_before = cpu::snapshot(&platform.instances, postmaster);
-    report.orders = orders::load(
-        root,
-        &platform.gateway,
-        options.connections,
-        options.duration,
-        &run_id,
-    )?;
-    let confirmed = report.orders.statuses.get("201").copied().unwrap_or(0);
-    let cpu_after = cpu::snapshot(&platform.instances, postmaster);
-    report.cpu_ms_per_order = cpu::per_order(&cpu_before, &cpu_after, confirmed);
-    if let (Some(server), Some(before)) = (&platform.postgres, &before) {
-        report.per_order = Some(dbstats::per_order(before, &stats(server)?, confirmed));
-    }
-    match &platform.postgres {
-        Some(server) => {
-            println!("bench: pgbench ceiling");
-            report.ceiling = Some(ceiling::run(
-                root,
-                server,
-                options.connections,
-                options.warmup,
-                options.duration,
-                postmaster,
-            )?);
-        }
-        None => println!("bench: no PostgreSQL of `cargo xtask up` found, ceiling skipped"),
-    }
-    match platform.instances.iter().find(|i| i.service == "estoque") {
-        Some(estoque) => {
-            println!("bench: product reads, gateway and direct");
-            report.reads = Some(gateway::run(
-                root,
-                &platform.gateway,
-                &format!("http://127.0.0.1:{}", estoque.port),
-                options.connections,
-                options.warmup,
-                options.duration,
-                &platform.instances,
-                postmaster,
-            )?);
-        }
-        None => println!("bench: no estoque replica of `cargo xtask up` found, read path skipped"),
-    }
-    println!("bench: footprint");
-    report.flush_ms = dbstats::flush_ms(&platform.state.postgres_dir())
-        .map_err(|err| eprintln!("bench: disk flush not measured: {err:#}"))
-        .ok();
-    report.memory = footprint::memory(&platform.instances);
-    let samples = if options.smoke { 1 } else { 3 };
-    report.startup = footprint::startup(
-        &platform.state,
-        &platform.bin_dir,
-        &platform.instances,
-        samples,
-    )?;
-    report.generate = Some(footprint::gen_time(
-        root,
-        if options.smoke { 1 } else { 5 },
-    )?);
-    drop(platform);
 
-    report.evaluate();
-    let path = report.write(&target_dir.join("bench"))?;
-    println!("\n{}", report.table());
-    println!("bench: figures in {}", path.display());
-    if options.smoke {
-        smoke_check(&report)?;
+    /// Measurement 3: product reads through the gateway and direct.
+    fn reads(&mut self) -> Result<()> {
+        let p = &self.platform;
+        let Some(estoque) = p.instances.iter().find(|i| i.service == "estoque") else {
+            println!("bench: no estoque replica of `cargo xtask up` found, read path skipped");
+            return Ok(());
+        };
+        println!("bench: product reads, gateway and direct");
+        let load = self.load;
+        self.report.reads = Some(gateway::run(
+            self.ws,
+            &p.gateway,
+            &format!("http://127.0.0.1:{}", estoque.port),
+            load.connections,
+            load.warmup,
+            load.duration,
+            &p.instances,
+            self.postmaster,
+        )?);
+        Ok(())
     }
-    Ok(())
+
+    /// Measurement 4: memory, binaries, start-up and the disk's flush time.
+    fn footprint(&mut self, samples: usize) -> Result<()> {
+        let p = &self.platform;
+        println!("bench: footprint");
+        self.report.flush_ms = dbstats::flush_ms(&p.state.postgres_dir())
+            .map_err(|err| eprintln!("bench: disk flush not measured: {err:#}"))
+            .ok();
+        self.report.memory = footprint::memory(&p.instances);
+        let scratch = tempfile_dir("bench-startup")?;
+        let startup = footprint::startup(&scratch, &p.options.bin_dir, &p.instances, samples);
+        let _ = std::fs::remove_dir_all(&scratch);
+        self.report.startup = startup?;
+        Ok(())
+    }
 }
 
 /// A smoke run passes when every part produced figures and nothing failed.
@@ -225,105 +249,13 @@ fn smoke_check(report: &report::Report) -> Result<()> {
     Ok(())
 }
 
-/// The `up` options of a platform started by [`start`].
-pub(crate) fn up_options(root: &Path, replicas: u32, build: bool) -> up::Options {
-    up::Options {
-        replicas: Some(replicas.max(1)),
-        build,
-        bin_dir: crate::build::release_dir(root),
-        timeout: Duration::from_secs(60),
-    }
-}
-
-/// Builds the release binaries and starts the platform the way `up` does, on
-/// free ports, in a temporary state directory of its own (`loja-<purpose>-<pid>`).
-pub(crate) fn start(
-    root: &Path,
-    model: &Model,
-    replicas: u32,
-    build: bool,
-    purpose: &str,
-) -> Result<Platform> {
-    let mut model = model.clone();
-    for service in &mut model.services {
-        service.native_ports = (0..replicas.max(1))
-            .map(|_| Ok(free_port()))
-            .collect::<Result<_>>()?;
-    }
-    model.postgres.native_port = free_port();
-    model.observability.prometheus_port = free_port();
-    let state =
-        StateDir::new(std::env::temp_dir().join(format!("loja-{purpose}-{}", std::process::id())));
-    let up_options = up_options(root, replicas, build);
-    let bin_dir = up_options.bin_dir.clone();
-    let mut platform = Platform {
-        model: Model::clone(&model),
-        gateway: String::new(),
-        instances: Vec::new(),
-        admin_token: String::new(),
-        postgres: Some(format!(
-            "postgres://postgres@127.0.0.1:{}",
-            model.postgres.native_port
-        )),
-        state: state.clone(),
-        bin_dir,
-        owned: true,
-    };
-    let running = up::run(root, &platform.model, &state, &up_options)?;
-    let gateway = running
-        .instances
-        .iter()
-        .find(|i| i.service == model.project.gateway)
-        .context("the gateway did not start")?;
-    platform.gateway = format!("http://127.0.0.1:{}", gateway.port);
-    // Only the model's services: `up` may also run Prometheus.
-    platform.instances = running
-        .instances
-        .into_iter()
-        .filter(|i| model.service(&i.service).is_some())
-        .collect();
-    platform.admin_token = running.admin_token.0;
-    Ok(platform)
-}
-
-/// The platform `cargo xtask up` started in this checkout, loaded at `url`.
-fn attach(root: &Path, model: &Model, url: &str) -> Result<Platform> {
-    http::authority(url)?;
-    let state = crate::state_dir(root);
-    let instances: Vec<Instance> = state
-        .instances()?
-        .into_iter()
-        .filter(|i| i.is_alive() && model.service(&i.service).is_some())
-        .collect();
-    let cluster = Cluster::new(state.postgres_dir(), model.postgres.native_port);
-    Ok(Platform {
-        model: model.clone(),
-        gateway: url.trim_end_matches('/').to_owned(),
-        instances,
-        admin_token: state.admin_token(root)?.0,
-        postgres: cluster
-            .is_running()
-            .then(|| format!("postgres://postgres@127.0.0.1:{}", cluster.port())),
-        state,
-        bin_dir: crate::build::release_dir(root),
-        owned: false,
-    })
-}
-
-/// The short hash of HEAD, with `-dirty` when the tree has changes.
-pub(crate) fn git_revision(root: &Path) -> String {
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .args(args)
-            .current_dir(root)
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-    };
-    let rev = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    match git(&["status", "--porcelain", "--untracked-files=no"]) {
-        Some(changes) if !changes.is_empty() => format!("{rev}-dirty"),
-        _ => rev,
-    }
+/// A fresh scratch folder under the system's temporary directory.
+fn tempfile_dir(purpose: &str) -> Result<std::path::PathBuf> {
+    let dir = std::env::temp_dir().join(format!(
+        "loja-{purpose}-{}-{}",
+        std::process::id(),
+        loja_testkit::free_port()
+    ));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
 }

@@ -12,10 +12,10 @@ use super::ceiling::Ceiling;
 use super::dbstats::PerOrder;
 use super::footprint::{Gen, Memory, Startup, median};
 use super::gateway::ReadPath;
-use super::wrk::Load;
+use crate::perf::wrk::Load;
 
 /// Everything one run measured, and where.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Report {
     pub timestamp: String,
     pub git_revision: String,
@@ -135,7 +135,6 @@ impl Report {
     /// The short table printed to stdout and pasted into the README.
     pub fn table(&self) -> String {
         let mut s = String::new();
-        let o = &self.orders;
         let _ = writeln!(
             s,
             "cargo xtask bench: {} cores, rev {}, {} connections, {} s (+{} s warm-up){}",
@@ -146,140 +145,16 @@ impl Report {
             self.warmup_secs,
             if self.smoke { ", SMOKE RUN" } else { "" }
         );
-        let mut row = |k: &str, v: String| {
+        let mut rows = vec![
+            ("measure".to_owned(), "value".to_owned()),
+            ("-".repeat(36), "-".repeat(60)),
+        ];
+        rows.extend(self.order_rows());
+        rows.extend(self.database_rows());
+        rows.extend(self.read_rows());
+        rows.extend(self.footprint_rows());
+        for (k, v) in rows {
             let _ = writeln!(s, "| {k:<36} | {v:<60} |");
-        };
-        row("measure", "value".into());
-        row(&"-".repeat(36), "-".repeat(60));
-        row(
-            "confirmed orders/s",
-            format!("{:.1}", self.confirmed_per_sec()),
-        );
-        row(
-            "order latency p50 / p90 / p99 / max",
-            format!(
-                "{} / {} / {} / {}",
-                ms(o.p50_us),
-                ms(o.p90_us),
-                ms(o.p99_us),
-                ms(o.max_us)
-            ),
-        );
-        let unexpected = o.unexpected(201);
-        row(
-            "order responses other than 201",
-            if unexpected.is_empty() && o.socket_errors == 0 {
-                "none".into()
-            } else {
-                let mut v: Vec<String> = unexpected
-                    .iter()
-                    .map(|(k, n)| format!("{k}: {n}"))
-                    .collect();
-                if o.socket_errors > 0 {
-                    v.push(format!("socket errors: {}", o.socket_errors));
-                }
-                v.join(", ")
-            },
-        );
-        if !self.cpu_ms_per_order.is_empty() {
-            let cpu: Vec<String> = self
-                .cpu_ms_per_order
-                .iter()
-                .map(|(name, ms)| format!("{} {ms:.2}", name.trim_end_matches("-1")))
-                .collect();
-            row("CPU ms per order", cpu.join(", "));
-        }
-        if let Some(p) = &self.per_order {
-            let commits: Vec<String> = p
-                .commits
-                .iter()
-                .map(|(db, n)| format!("{db} {n:.1}"))
-                .collect();
-            row("commits per order", commits.join(", "));
-            row("WAL flushes per order", format!("{:.2}", p.wal_syncs));
-            if let Some(f) = self.flush_ms {
-                row("disk flush (8 kB + fdatasync)", format!("{f:.2} ms"));
-            }
-            let conns: Vec<String> = p
-                .connections
-                .iter()
-                .map(|(db, n)| format!("{db} {n}"))
-                .collect();
-            row("DB connections open", conns.join(", "));
-        }
-        if let Some(c) = &self.ceiling {
-            row(
-                "pgbench ceiling (order SQL/s)",
-                format!(
-                    "{:.1} ({} failed, latency avg {:.1} ms, postgres CPU {:.2} ms/order)",
-                    c.orders_per_sec, c.failed, c.latency_avg_ms, c.postgres_cpu_ms_per_order
-                ),
-            );
-            row(
-                "platform / ceiling",
-                format!(
-                    "{:.0} %",
-                    100.0 * self.confirmed_per_sec() / c.orders_per_sec.max(f64::MIN_POSITIVE)
-                ),
-            );
-        }
-        if let Some(r) = &self.reads {
-            row(
-                "product reads/s gateway / direct",
-                format!(
-                    "{:.0} / {:.0} ({:.0} %)",
-                    r.gateway.rate(200),
-                    r.direct.rate(200),
-                    r.ratio() * 100.0
-                ),
-            );
-            row(
-                "product read p99 gateway / direct",
-                format!(
-                    "{} / {} ({:+.2} ms)",
-                    ms(r.gateway.p99_us),
-                    ms(r.direct.p99_us),
-                    r.p99_overhead_ms()
-                ),
-            );
-            for (label, cpu) in [("gateway", &r.gateway_cpu_us), ("direct", &r.direct_cpu_us)] {
-                let parts: Vec<String> = cpu
-                    .iter()
-                    .filter(|(_, us)| **us >= 0.5)
-                    .map(|(name, us)| format!("{} {us:.0}", name.trim_end_matches("-1")))
-                    .collect();
-                row(&format!("CPU us per read, {label}"), parts.join(", "));
-            }
-        }
-        for m in &self.memory {
-            row(
-                &format!("peak RSS {}", m.instance),
-                format!(
-                    "{:.1} MB (now {:.1} MB)",
-                    m.peak_rss_kib as f64 / 1024.0,
-                    m.rss_kib as f64 / 1024.0
-                ),
-            );
-        }
-        for st in &self.startup {
-            row(
-                &format!("{} binary / start to ready", st.service),
-                format!(
-                    "{:.1} MB / {:.0} ms",
-                    st.binary_bytes as f64 / 1_048_576.0,
-                    st.ready_median_ms()
-                ),
-            );
-        }
-        if let Some(g) = &self.generate {
-            row(
-                "xtask gen --check (process / render)",
-                format!(
-                    "{:.0} ms / {:.0} ms",
-                    median(&g.process_ms),
-                    median(&g.in_process_ms)
-                ),
-            );
         }
         let _ = writeln!(s);
         let mut row = |k: &str, v: &str, g: &str, m: &str| {
@@ -293,44 +168,169 @@ impl Report {
         s
     }
 
+    /// Throughput, latency, failures and CPU of the order run.
+    fn order_rows(&self) -> Vec<(String, String)> {
+        let o = &self.orders;
+        let mut rows = vec![
+            (
+                "confirmed orders/s".into(),
+                format!("{:.1}", self.confirmed_per_sec()),
+            ),
+            (
+                "order latency p50 / p90 / p99 / max".into(),
+                format!(
+                    "{} / {} / {} / {}",
+                    ms(o.p50_us),
+                    ms(o.p90_us),
+                    ms(o.p99_us),
+                    ms(o.max_us)
+                ),
+            ),
+        ];
+        let mut other: Vec<String> = o
+            .unexpected(201)
+            .iter()
+            .map(|(k, n)| format!("{k}: {n}"))
+            .collect();
+        if o.socket_errors > 0 {
+            other.push(format!("socket errors: {}", o.socket_errors));
+        }
+        let other = if other.is_empty() {
+            "none".into()
+        } else {
+            other.join(", ")
+        };
+        rows.push(("order responses other than 201".into(), other));
+        if !self.cpu_ms_per_order.is_empty() {
+            let cpu: Vec<String> = self
+                .cpu_ms_per_order
+                .iter()
+                .map(|(name, ms)| format!("{} {ms:.2}", name.trim_end_matches("-1")))
+                .collect();
+            rows.push(("CPU ms per order".into(), cpu.join(", ")));
+        }
+        rows
+    }
+
+    /// What an order costs the database, and the pgbench ceiling.
+    fn database_rows(&self) -> Vec<(String, String)> {
+        let mut rows = Vec::new();
+        let joined = |m: &BTreeMap<String, f64>, digits: usize| -> String {
+            m.iter()
+                .map(|(db, n)| format!("{db} {n:.digits$}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if let Some(p) = &self.per_order {
+            rows.push(("commits per order".into(), joined(&p.commits, 1)));
+            rows.push((
+                "WAL flushes per order".into(),
+                format!("{:.2}", p.wal_syncs),
+            ));
+            if let Some(f) = self.flush_ms {
+                rows.push(("disk flush (8 kB + fdatasync)".into(), format!("{f:.2} ms")));
+            }
+            let conns: Vec<String> = p
+                .connections
+                .iter()
+                .map(|(db, n)| format!("{db} {n}"))
+                .collect();
+            rows.push(("DB connections open".into(), conns.join(", ")));
+        }
+        if let Some(c) = &self.ceiling {
+            rows.push((
+                "pgbench ceiling (order SQL/s)".into(),
+                format!(
+                    "{:.1} ({} failed, latency avg {:.1} ms, postgres CPU {:.2} ms/order)",
+                    c.orders_per_sec, c.failed, c.latency_avg_ms, c.postgres_cpu_ms_per_order
+                ),
+            ));
+            let share = self.confirmed_per_sec() / c.orders_per_sec.max(f64::MIN_POSITIVE);
+            rows.push((
+                "platform / ceiling".into(),
+                format!("{:.0} %", 100.0 * share),
+            ));
+        }
+        rows
+    }
+
+    /// The read path, through the gateway and direct.
+    fn read_rows(&self) -> Vec<(String, String)> {
+        let Some(r) = &self.reads else {
+            return Vec::new();
+        };
+        let mut rows = vec![
+            (
+                "product reads/s gateway / direct".into(),
+                format!(
+                    "{:.0} / {:.0} ({:.0} %)",
+                    r.gateway.rate(200),
+                    r.direct.rate(200),
+                    r.ratio() * 100.0
+                ),
+            ),
+            (
+                "product read p99 gateway / direct".into(),
+                format!(
+                    "{} / {} ({:+.2} ms)",
+                    ms(r.gateway.p99_us),
+                    ms(r.direct.p99_us),
+                    r.p99_overhead_ms()
+                ),
+            ),
+        ];
+        for (label, cpu) in [("gateway", &r.gateway_cpu_us), ("direct", &r.direct_cpu_us)] {
+            let parts: Vec<String> = cpu
+                .iter()
+                .filter(|(_, us)| **us >= 0.5)
+                .map(|(name, us)| format!("{} {us:.0}", name.trim_end_matches("-1")))
+                .collect();
+            rows.push((format!("CPU us per read, {label}"), parts.join(", ")));
+        }
+        rows
+    }
+
+    /// Memory, binaries, start-up and the generator's time.
+    fn footprint_rows(&self) -> Vec<(String, String)> {
+        let mut rows = Vec::new();
+        for m in &self.memory {
+            rows.push((
+                format!("peak RSS {}", m.instance),
+                format!(
+                    "{:.1} MB (now {:.1} MB)",
+                    m.peak_rss_kib as f64 / 1024.0,
+                    m.rss_kib as f64 / 1024.0
+                ),
+            ));
+        }
+        for st in &self.startup {
+            rows.push((
+                format!("{} binary / start to ready", st.service),
+                format!(
+                    "{:.1} MB / {:.0} ms",
+                    st.binary_bytes as f64 / 1_048_576.0,
+                    st.ready_median_ms()
+                ),
+            ));
+        }
+        if let Some(g) = &self.generate {
+            rows.push((
+                "xtask gen --check (process / render)".into(),
+                format!(
+                    "{:.0} ms / {:.0} ms",
+                    median(&g.process_ms),
+                    median(&g.in_process_ms)
+                ),
+            ));
+        }
+        rows
+    }
+
     /// Writes the JSON into `dir` as `<timestamp>-<rev>.json`.
     pub fn write(&self, dir: &Path) -> Result<PathBuf> {
         std::fs::create_dir_all(dir)?;
         let path = dir.join(format!("{}-{}.json", self.timestamp, self.git_revision));
         std::fs::write(&path, serde_json::to_vec_pretty(self)?)?;
         Ok(path)
-    }
-}
-
-/// `YYYYMMDDTHHMMSSZ` for a Unix time (UTC, proleptic Gregorian).
-pub fn timestamp(unix: u64) -> String {
-    let (days, secs) = (unix / 86_400, unix % 86_400);
-    // Howard Hinnant's civil-from-days.
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        secs / 3600,
-        secs / 60 % 60,
-        secs % 60
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn timestamps_are_utc_calendar_times() {
-        assert_eq!(timestamp(0), "19700101T000000Z");
-        assert_eq!(timestamp(1_798_530_000), "20261229T074000Z");
-        assert_eq!(timestamp(951_782_400), "20000229T000000Z");
     }
 }

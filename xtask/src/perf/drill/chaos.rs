@@ -9,11 +9,9 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::Options;
-use crate::bench::Platform;
-use crate::restart;
-use crate::runstate;
-use crate::up::Launch;
-use loja_testkit::pg::Cluster;
+use crate::native::launcher::Launch;
+use crate::native::platform::Platform;
+use crate::native::restart;
 
 /// One fault and how the platform came back from it.
 #[derive(Debug, Clone, Serialize)]
@@ -40,25 +38,18 @@ impl XorShift {
 }
 
 /// Runs faults until `options.chaos` has passed.
-pub fn run(
-    platform: &Platform,
-    launches: &[Launch],
-    options: &Options,
-    seed: u64,
-) -> Result<Vec<Fault>> {
-    let victims: Vec<&Launch> = launches
+pub fn run(platform: &Platform, options: &Options, seed: u64) -> Result<Vec<Fault>> {
+    let victims: Vec<&Launch> = platform
+        .launches
         .iter()
         .filter(|l| {
             platform
-                .model
+                .model()
                 .service(&l.service)
                 .is_some_and(|s| s.database)
         })
         .collect();
-    let cluster = Cluster::new(
-        platform.state.postgres_dir(),
-        platform.model.postgres.native_port,
-    );
+    let cluster = platform.cluster();
     let mut rng = XorShift(seed.max(1));
     let start = Instant::now();
     let mut postgres_crashed = false;
@@ -101,11 +92,11 @@ fn kill(platform: &Platform, launch: &Launch) -> Result<Fault> {
         .find(|i| i.service == launch.service && i.replica == launch.replica)
         .with_context(|| format!("{name} is not recorded"))?;
     let t = Instant::now();
-    runstate::signal(victim.pid, "KILL");
+    crate::util::signal(victim.pid, "KILL");
     while victim.is_alive() {
         std::thread::sleep(Duration::from_millis(5));
     }
-    let grace = restart::grace_period(&platform.model, &launch.service);
+    let grace = restart::grace_period(platform.model(), &launch.service);
     restart::replace(&platform.state, launch, Duration::from_secs(60), grace)?;
     Ok(Fault {
         at_secs: 0.0,

@@ -16,43 +16,74 @@
 //! invariant does not hold.
 
 mod chaos;
-mod invariants;
 mod report;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-use crate::bench::{self, orders, wrk};
+use super::{invariants, orders, wrk};
+use crate::Workspace;
+use crate::dev::build::Prebuilt;
 use crate::model::Model;
-use crate::{restart, up};
+use crate::native::launcher::Launch;
+use crate::native::platform::Platform;
+use crate::native::restart;
+use crate::native::state::StateDir;
 
-/// What `cargo xtask drill` was asked for.
-#[derive(Debug, Clone)]
-pub struct Options {
+/// Rolling restarts and chaos (SIGKILL, a PostgreSQL crash) under order
+/// load, then the invariants checked in the databases.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Drill {
     /// Concurrent connections of the order load.
+    #[arg(long, default_value_t = 32)]
     pub connections: u32,
     /// Times every service is restarted replica by replica.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
     pub rounds: u32,
-    /// Length of the chaos phase.
-    pub chaos: Duration,
-    /// Pause between two faults.
-    pub fault_every: Duration,
-    /// Seed of the fault sequence (replicas picked); from the clock when absent.
+    /// Seconds of the chaos phase.
+    #[arg(long, default_value_t = 60)]
+    pub chaos: u64,
+    /// Seconds between two faults.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    pub fault_every: u64,
+    /// Seed of the fault sequence, to replay a run.
+    #[arg(long)]
     pub seed: Option<u64>,
-    /// Build the release binaries first.
-    pub build: bool,
+    /// The short run CI makes: at most 8 connections, 12 s of chaos, a fault every 2 s.
+    #[arg(long)]
+    pub smoke: bool,
+    #[command(flatten)]
+    pub prebuilt: Prebuilt,
 }
 
-impl Options {
-    /// The short run CI makes: fewer connections, a shorter chaos phase.
-    pub fn smoke(mut self) -> Self {
-        self.connections = self.connections.min(8);
-        self.chaos = self.chaos.min(Duration::from_secs(12));
-        self.fault_every = self.fault_every.min(Duration::from_secs(2));
-        self
+/// The settings of one drill, `--smoke` applied.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub connections: u32,
+    pub rounds: u32,
+    pub chaos: Duration,
+    pub fault_every: Duration,
+}
+
+impl Drill {
+    fn options(&self) -> Options {
+        let mut o = Options {
+            connections: self.connections,
+            rounds: self.rounds,
+            chaos: Duration::from_secs(self.chaos),
+            fault_every: Duration::from_secs(self.fault_every),
+        };
+        if self.smoke {
+            o.connections = o.connections.min(8);
+            o.chaos = o.chaos.min(Duration::from_secs(12));
+            o.fault_every = o.fault_every.min(Duration::from_secs(2));
+        }
+        o
+    }
+
+    pub fn run(self, ws: &Workspace) -> Result<()> {
+        drill(ws, &self.options(), self.seed, self.prebuilt)
     }
 }
 
@@ -60,14 +91,14 @@ impl Options {
 const REPLICAS: u32 = 2;
 
 /// Runs the drill and reports.
-pub fn run(root: &Path, options: &Options) -> Result<()> {
-    if Command::new("wrk").arg("--version").output().is_err() {
+fn drill(ws: &Workspace, options: &Options, seed: Option<u64>, prebuilt: Prebuilt) -> Result<()> {
+    if loja_testkit::pg::which("wrk").is_none() {
         bail!("`wrk` is not on PATH: install it (`cargo xtask tools`)");
     }
-    let mut model = Model::load(&root.join("loja.toml"))?;
+    let mut model = ws.model()?.clone();
     settle_quickly(&mut model);
     println!("drill: starting the platform, {REPLICAS} replicas of every service");
-    let platform = bench::start(root, &model, REPLICAS, options.build, "drill")?;
+    let platform = Platform::start(ws, &model, REPLICAS, prebuilt, None, "drill")?;
     let postgres = platform
         .postgres
         .clone()
@@ -75,17 +106,10 @@ pub fn run(root: &Path, options: &Options) -> Result<()> {
     println!("drill: seeding {} products", orders::SKUS);
     orders::seed(&platform.gateway, &platform.admin_token)?;
     restart::allow_queue_handover();
-    let launches = up::plan(
-        root,
-        &platform.model,
-        &platform.state,
-        &bench::up_options(root, REPLICAS, false),
-        &mut Vec::new(),
-    )?;
-    let unix = crate::runstate::now();
+    let unix = crate::util::now();
     let load = |phase: &str| {
         wrk::spawn(
-            root,
+            ws,
             &wrk::Spec {
                 url: &platform.gateway,
                 mode: "orders",
@@ -103,18 +127,23 @@ pub fn run(root: &Path, options: &Options) -> Result<()> {
         options.rounds
     );
     let wrk = load("rolling")?;
-    let restarts = rolling(&platform.model, &platform.state, &launches, options.rounds);
+    let restarts = rolling(
+        platform.model(),
+        &platform.state,
+        &platform.launches,
+        options.rounds,
+    );
     let rolling_load = wrk::finish(wrk, true)?;
     let restarts = restarts?;
 
     println!("drill: chaos under load for {:?}", options.chaos);
-    let seed = options.seed.unwrap_or_else(|| {
+    let seed = seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(1, |d| d.as_nanos() as u64)
     });
     let wrk = load("chaos")?;
-    let faults = chaos::run(&platform, &launches, options, seed);
+    let faults = chaos::run(&platform, options, seed);
     let chaos_load = wrk::finish(wrk, true)?;
     let faults = faults?;
 
@@ -126,9 +155,9 @@ pub fn run(root: &Path, options: &Options) -> Result<()> {
     drop(platform);
 
     let report = report::Report {
-        timestamp: bench::report::timestamp(unix),
-        git_revision: bench::git_revision(root),
-        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        timestamp: super::timestamp(unix),
+        git_revision: super::git_revision(ws),
+        cores: super::cores(),
         connections: options.connections,
         rolling: report::Rolling {
             rounds: options.rounds,
@@ -144,7 +173,7 @@ pub fn run(root: &Path, options: &Options) -> Result<()> {
         settled_ms: settled.as_millis() as u64,
         invariants: checks,
     };
-    let path = report.write(&crate::build::target_dir(root).join("drill"))?;
+    let path = report.write(&ws.target_dir().join("drill"))?;
     println!("\n{}", report.table());
     println!("drill: figures in {}", path.display());
     report.verdict()
@@ -172,15 +201,15 @@ fn settle_quickly(model: &mut Model) {
 /// Every service restarted replica by replica, callees first, `rounds` times.
 fn rolling(
     model: &Model,
-    state: &crate::runstate::StateDir,
-    launches: &[up::Launch],
+    state: &StateDir,
+    launches: &[Launch],
     rounds: u32,
 ) -> Result<Vec<report::Replacement>> {
     // Let the load reach every replica before the first restart.
     std::thread::sleep(Duration::from_secs(2));
     let mut replaced = Vec::new();
     for round in 1..=rounds {
-        for service in up::start_order(model)? {
+        for service in crate::native::plan::start_order(model)? {
             let timeout = Duration::from_secs(60);
             for r in restart::rolling(model, state, launches, &service.name, timeout)? {
                 println!(

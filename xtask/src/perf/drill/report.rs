@@ -7,8 +7,8 @@ use anyhow::{Result, bail};
 use serde::Serialize;
 
 use super::chaos::Fault;
-use super::invariants::Check;
-use crate::bench::wrk::Load;
+use crate::perf::invariants::Check;
+use crate::perf::wrk::Load;
 
 #[derive(Debug, Serialize)]
 pub struct Report {
