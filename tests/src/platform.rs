@@ -1,15 +1,20 @@
 //! The platform under test: estoque, pagamentos and pedidos (and on request
-//! the api-gateway) on loopback, each with a fresh database, plus the calls
-//! tests make to place orders and to check stock and payments.
+//! the api-gateway) on loopback, each with a fresh database, started with the
+//! environment `loja.toml` renders for them (xtask's own plan, on free
+//! ports) plus the few overrides a test names, and the calls tests make to
+//! place orders and to check stock and payments.
 
-use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
+use xtask::model::Model;
+use xtask::native::launcher::Launch;
+use xtask::native::plan::Plan;
 
-use crate::process::{Process, binaries, free_port};
+use crate::process::{Process, binaries};
 use crate::{ADMIN_TOKEN, database_server};
 
 /// A database name no other test (or test process) uses: `[a-z0-9_]` only.
@@ -20,10 +25,14 @@ fn unique_name(service: &str) -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.subsec_nanos())
         .unwrap_or_default();
-    format!("loja_t_{}_{n}_{nanos}_{service}", std::process::id())
+    format!(
+        "loja_t_{}_{n}_{nanos}_{}",
+        std::process::id(),
+        service.replace('-', "_")
+    )
 }
 
-/// Settings that differ between tests; the rest follow the env-var contract defaults.
+/// Settings that differ between tests; everything else is what loja.toml renders.
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// pedidos: per-try timeout of calls to estoque and pagamentos.
@@ -32,6 +41,11 @@ pub struct Settings {
     pub reconcile_after_secs: u64,
     /// pedidos: reconciler period.
     pub reconcile_interval_secs: u64,
+    /// estoque: period of the expired-reservation sweeper.
+    pub sweep_interval_secs: u64,
+    /// The PostgreSQL server (a superuser URL without database) the
+    /// databases are created on; `DATABASE_URL`'s when `None`.
+    pub server: Option<String>,
 }
 
 impl Default for Settings {
@@ -40,6 +54,8 @@ impl Default for Settings {
             upstream_timeout_ms: 2000,
             reconcile_after_secs: 1,
             reconcile_interval_secs: 1,
+            sweep_interval_secs: 1,
+            server: None,
         }
     }
 }
@@ -50,6 +66,10 @@ pub struct Platform {
     pub pagamentos: Process,
     pub pedidos: Process,
     pub http: reqwest::Client,
+    /// The model the processes were planned from (with their real ports).
+    pub model: Model,
+    bin_dir: PathBuf,
+    server: String,
     databases: Vec<String>,
 }
 
@@ -66,71 +86,72 @@ async fn create_database(server: &str, name: &str) -> Result<String> {
     Ok(format!("{server}/{name}"))
 }
 
+/// Sets a variable the launch already has: a test may change what
+/// `loja.toml` renders, never add what no service reads.
+fn set(launch: &mut Launch, name: &str, value: impl ToString) {
+    let slot = launch.env.get_mut(name).unwrap_or_else(|| {
+        panic!(
+            "{} has no {name} in the environment loja.toml renders for it",
+            launch.service
+        )
+    });
+    *slot = value.to_string();
+}
+
+/// The project's model with every service on a free loopback port.
+fn model_on_free_ports() -> Result<Model> {
+    let mut model = xtask::Workspace::find()?.model()?.clone();
+    for service in &mut model.services {
+        service.native_ports = vec![loja_testkit::free_port()];
+    }
+    Ok(model)
+}
+
 impl Platform {
     /// Starts the three services with default settings.
     pub async fn start() -> Result<Platform> {
         Self::start_with(Settings::default()).await
     }
 
-    /// Starts the three services with `settings`.
+    /// Starts the three services with `settings`, callees first.
     pub async fn start_with(settings: Settings) -> Result<Platform> {
-        let bin = tokio::task::spawn_blocking(binaries).await??;
-        let server = database_server();
-        let logs = std::env::temp_dir().join("loja-tests");
-        std::fs::create_dir_all(&logs)?;
+        let bin_dir = tokio::task::spawn_blocking(binaries).await??;
+        let model = model_on_free_ports()?;
+        let server = settings.server.clone().unwrap_or_else(database_server);
         let mut databases = Vec::new();
-        let mut make = async |name: &'static str, extra: Vec<(&str, String)>| -> Result<Process> {
+        let mut process = async |name: &str, tune: &dyn Fn(&mut Launch)| -> Result<Process> {
+            let mut launch = plan(&model, &bin_dir).launch(
+                model
+                    .service(name)
+                    .context("loja.toml declares no such service")?,
+                0,
+            );
             let db = unique_name(name);
             let database_url = create_database(&server, &db).await?;
             databases.push(db.clone());
-            let port = free_port();
-            let mut env: HashMap<String, String> = [
-                ("LISTEN_ADDR", format!("127.0.0.1:{port}")),
-                ("DATABASE_URL", database_url.clone()),
-                ("ADMIN_TOKEN", ADMIN_TOKEN.to_owned()),
-                ("LOG_LEVEL", "info".to_owned()),
-                ("SHUTDOWN_TIMEOUT_SECS", "2".to_owned()),
-                ("PATH", std::env::var("PATH").unwrap_or_default()),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect();
-            env.extend(extra.into_iter().map(|(k, v)| (k.to_owned(), v)));
-            Ok(Process {
-                name,
-                port,
-                database_url,
-                binary: bin.join(name),
-                env,
-                child: None,
-                log: logs.join(format!("{db}.log")),
-            })
+            set(&mut launch, "DATABASE_URL", &database_url);
+            // A killed test process must not leave services draining for long.
+            set(&mut launch, "SHUTDOWN_TIMEOUT_SECS", 2);
+            tune(&mut launch);
+            let mut process = Process::new(launch, database_url, log_path(&db));
+            process.start().await?;
+            Ok(process)
         };
-        let mut estoque = make("estoque", vec![("SWEEP_INTERVAL_SECS", "1".into())]).await?;
-        let mut pagamentos = make("pagamentos", vec![]).await?;
-        let pedidos_env = vec![
-            ("ESTOQUE_URL", estoque.url()),
-            ("PAGAMENTOS_URL", pagamentos.url()),
-            (
-                "UPSTREAM_TIMEOUT_MS",
-                settings.upstream_timeout_ms.to_string(),
-            ),
-            (
-                "RECONCILE_AFTER_SECS",
-                settings.reconcile_after_secs.to_string(),
-            ),
-            (
+        let estoque = process("estoque", &|l| {
+            set(l, "SWEEP_INTERVAL_SECS", settings.sweep_interval_secs)
+        })
+        .await?;
+        let pagamentos = process("pagamentos", &|_| {}).await?;
+        let pedidos = process("pedidos", &|l| {
+            set(l, "UPSTREAM_TIMEOUT_MS", settings.upstream_timeout_ms);
+            set(l, "RECONCILE_AFTER_SECS", settings.reconcile_after_secs);
+            set(
+                l,
                 "RECONCILE_INTERVAL_SECS",
-                settings.reconcile_interval_secs.to_string(),
-            ),
-        ];
-        let mut pedidos = make("pedidos", pedidos_env).await?;
-        estoque.spawn()?;
-        pagamentos.spawn()?;
-        pedidos.spawn()?;
-        estoque.wait_ready().await?;
-        pagamentos.wait_ready().await?;
-        pedidos.wait_ready().await?;
+                settings.reconcile_interval_secs,
+            );
+        })
+        .await?;
         Ok(Platform {
             estoque,
             pagamentos,
@@ -138,6 +159,9 @@ impl Platform {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()?,
+            model,
+            bin_dir,
+            server,
             databases,
         })
     }
@@ -145,34 +169,15 @@ impl Platform {
     /// Starts the api-gateway in front of the three services, routing the
     /// public prefixes as `loja.toml` does.
     pub async fn gateway(&self) -> Result<Process> {
-        let port = free_port();
-        let env: HashMap<String, String> = [
-            ("LISTEN_ADDR", format!("127.0.0.1:{port}")),
-            (
-                "GATEWAY_ROUTES",
-                "/api/v1/orders=pedidos,/api/v1/payments=pagamentos,/api/v1/products=estoque"
-                    .to_owned(),
-            ),
-            ("PEDIDOS_URL", self.pedidos.url()),
-            ("PAGAMENTOS_URL", self.pagamentos.url()),
-            ("ESTOQUE_URL", self.estoque.url()),
-            ("LOG_LEVEL", "info".to_owned()),
-            ("SHUTDOWN_TIMEOUT_SECS", "2".to_owned()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), v))
-        .collect();
-        let mut gateway = Process {
-            name: "api-gateway",
-            port,
-            database_url: String::new(),
-            binary: self.pedidos.binary.with_file_name("api-gateway"),
-            env,
-            child: None,
-            log: self.pedidos.log.with_extension("gateway.log"),
-        };
-        gateway.spawn()?;
-        gateway.wait_ready().await?;
+        let svc = self
+            .model
+            .service(&self.model.project.gateway)
+            .context("loja.toml declares no gateway")?;
+        let mut launch = plan(&self.model, &self.bin_dir).launch(svc, 0);
+        set(&mut launch, "SHUTDOWN_TIMEOUT_SECS", 2);
+        let log = log_path(&unique_name("api-gateway"));
+        let mut gateway = Process::new(launch, String::new(), log);
+        gateway.start().await?;
         Ok(gateway)
     }
 
@@ -315,12 +320,33 @@ impl Platform {
     }
 }
 
+/// xtask's plan of the platform's processes, with the tests' admin token.
+fn plan<'a>(model: &'a Model, bin_dir: &std::path::Path) -> Plan<'a> {
+    Plan {
+        model,
+        replicas: Some(1),
+        bin_dir: bin_dir.to_path_buf(),
+        secret: &|name| match name {
+            "ADMIN_TOKEN" => ADMIN_TOKEN.to_owned(),
+            _ => "unused".to_owned(),
+        },
+        otlp: None,
+    }
+}
+
+/// Where a test process logs.
+fn log_path(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join("loja-tests");
+    let _ = std::fs::create_dir_all(&dir);
+    dir.join(format!("{name}.log"))
+}
+
 impl Drop for Platform {
     fn drop(&mut self) {
         self.pedidos.kill();
         self.pagamentos.kill();
         self.estoque.kill();
-        let server = database_server();
+        let server = self.server.clone();
         let databases = std::mem::take(&mut self.databases);
         // Drop runs inside the test's runtime, which cannot block on itself.
         let _ = std::thread::spawn(move || {

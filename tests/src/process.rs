@@ -1,13 +1,17 @@
-//! Service processes: the binaries built once, started with an environment,
-//! frozen, thawed, killed and restarted as a test needs.
+//! One service process of a test, started through xtask's launcher (the
+//! harness `up` uses) from the launch the platform planned: frozen, thawed,
+//! killed, restarted and replicated as a test needs.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use xtask::native::launcher::{Launch, Replica};
+
+/// How long a process may take to answer `/ready`.
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Builds the service binaries (once per test process; cargo itself makes
 /// concurrent test processes wait for one build) and returns their directory.
@@ -30,19 +34,12 @@ fn build() -> Result<PathBuf> {
         .to_path_buf();
     let profile = dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let workspace = xtask::Workspace::find()?;
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(&workspace).args([
-        "build",
-        "-p",
-        "estoque",
-        "-p",
-        "pagamentos",
-        "-p",
-        "pedidos",
-        "-p",
-        "api-gateway",
-    ]);
+    cmd.current_dir(workspace.root()).arg("build");
+    for name in crate::SERVICES {
+        cmd.args(["-p", name]);
+    }
     match profile {
         "debug" => {}
         "release" => {
@@ -56,7 +53,7 @@ fn build() -> Result<PathBuf> {
     if !status.success() {
         bail!("cargo build of the services failed");
     }
-    for name in ["estoque", "pagamentos", "pedidos", "api-gateway"] {
+    for name in crate::SERVICES {
         if !dir.join(name).exists() {
             bail!("{} was not built into {}", name, dir.display());
         }
@@ -64,21 +61,30 @@ fn build() -> Result<PathBuf> {
     Ok(dir)
 }
 
-pub use loja_testkit::free_port;
-
-/// One service process and what is needed to restart it as it was.
+/// One service process and the launch that starts it again as it was.
 pub struct Process {
-    pub name: &'static str,
+    pub name: String,
     pub port: u16,
-    /// The service's own database.
+    /// The service's own database (empty for the gateway).
     pub database_url: String,
-    pub(crate) binary: PathBuf,
-    pub(crate) env: HashMap<String, String>,
-    pub(crate) child: Option<Child>,
-    pub(crate) log: PathBuf,
+    launch: Launch,
+    log: PathBuf,
+    running: Option<Replica>,
 }
 
 impl Process {
+    /// A process that `start` runs from `launch`, logging into `log`.
+    pub(crate) fn new(launch: Launch, database_url: String, log: PathBuf) -> Process {
+        Process {
+            name: launch.service.clone(),
+            port: launch.port,
+            database_url,
+            launch,
+            log,
+            running: None,
+        }
+    }
+
     /// `http://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
@@ -86,58 +92,24 @@ impl Process {
 
     /// The process id while it runs.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        self.running.as_ref().map(Replica::pid)
     }
 
-    pub(crate) fn spawn(&mut self) -> Result<()> {
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .with_context(|| format!("opening {}", self.log.display()))?;
-        let child = Command::new(&self.binary)
-            .env_clear()
-            .envs(&self.env)
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
-            .with_context(|| format!("starting {}", self.binary.display()))?;
-        self.child = Some(child);
+    /// A variable of the environment it runs with.
+    pub fn env(&self, name: &str) -> Option<&str> {
+        self.launch.env.get(name).map(String::as_str)
+    }
+
+    /// Starts the process and waits until it answers its own `/ready`;
+    /// fails with its log when it exits first.
+    pub async fn start(&mut self) -> Result<()> {
+        let mut replica = self.launch.spawn(&self.log)?;
+        let replica = tokio::task::spawn_blocking(move || {
+            replica.wait_ready(READY_TIMEOUT).map(|()| replica)
+        })
+        .await??;
+        self.running = Some(replica);
         Ok(())
-    }
-
-    /// Waits until `/ready` answers 200; fails if the process exits first.
-    pub async fn wait_ready(&mut self) -> Result<()> {
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(child) = self.child.as_mut()
-                && let Some(status) = child.try_wait()?
-            {
-                bail!(
-                    "{} exited with {status}; log:\n{}",
-                    self.name,
-                    self.log_text()
-                );
-            }
-            let ready = client
-                .get(format!("{}/ready", self.url()))
-                .timeout(Duration::from_secs(2))
-                .send()
-                .await;
-            if ready.is_ok_and(|r| r.status().is_success()) {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                bail!(
-                    "{} never became ready; log:\n{}",
-                    self.name,
-                    self.log_text()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
     }
 
     /// What the process wrote so far.
@@ -147,58 +119,51 @@ impl Process {
 
     /// SIGKILL: the process dies at once, mid-request if need be.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Some(replica) = self.running.take() {
+            replica.kill();
         }
     }
 
     fn signal(&self, signal: &str) {
-        let pid = self.pid().expect("the process is not running");
-        // `kill(1)` (procps): the workspace forbids the unsafe a direct call needs.
-        let status = Command::new("kill")
-            .args([signal, &pid.to_string()])
-            .status()
-            .expect("running kill(1)");
-        assert!(status.success(), "kill {signal} {pid} failed");
+        let replica = self.running.as_ref().expect("the process is not running");
+        assert!(
+            replica.signal(signal),
+            "kill -{signal} {} failed",
+            replica.pid()
+        );
     }
 
     /// SIGSTOP: the process keeps its sockets but answers nothing, which is
     /// what a hung service looks like to its callers.
     pub fn freeze(&self) {
-        self.signal("-STOP");
+        self.signal("STOP");
     }
 
     /// SIGCONT after [`Process::freeze`].
     pub fn thaw(&self) {
-        self.signal("-CONT");
+        self.signal("CONT");
     }
 
     /// Starts another replica of this service: same binary, database and
     /// settings, its own port.
     pub async fn replica(&self) -> Result<Process> {
-        let port = free_port();
-        let mut env = self.env.clone();
-        env.insert("LISTEN_ADDR".into(), format!("127.0.0.1:{port}"));
-        let mut replica = Process {
-            name: self.name,
-            port,
-            database_url: self.database_url.clone(),
-            binary: self.binary.clone(),
-            env,
-            child: None,
-            log: self.log.with_extension(format!("{port}.log")),
-        };
-        replica.spawn()?;
-        replica.wait_ready().await?;
+        let port = loja_testkit::free_port();
+        let mut launch = self.launch.clone();
+        launch.port = port;
+        launch.replica += 1;
+        launch
+            .env
+            .insert("LISTEN_ADDR".into(), format!("127.0.0.1:{port}"));
+        let log = self.log.with_extension(format!("{port}.log"));
+        let mut replica = Process::new(launch, self.database_url.clone(), log);
+        replica.start().await?;
         Ok(replica)
     }
 
     /// Starts the process again with the same port, database and settings.
     pub async fn restart(&mut self) -> Result<()> {
         self.kill();
-        self.spawn()?;
-        self.wait_ready().await
+        self.start().await
     }
 }
 

@@ -14,6 +14,7 @@ fn crashable() -> Settings {
         upstream_timeout_ms: 800,
         reconcile_after_secs: 1,
         reconcile_interval_secs: 1,
+        ..Settings::default()
     }
 }
 

@@ -10,6 +10,7 @@ fn quick() -> Settings {
         upstream_timeout_ms: 300,
         reconcile_after_secs: 1,
         reconcile_interval_secs: 1,
+        ..Settings::default()
     }
 }
 

@@ -66,10 +66,9 @@ async fn an_order_through_the_gateway_is_one_trace_and_internal_paths_stay_hidde
     }
 
     // gateway → pedidos → estoque and pagamentos: one trace.
-    let needle = format!("trace_id={trace_id}");
     for process in [&gateway, &p.pedidos, &p.estoque, &p.pagamentos] {
         assert!(
-            process.log_text().lines().any(|l| l.contains(&needle)),
+            process.log_text().lines().any(|l| l.contains(trace_id)),
             "{} did not continue the trace",
             process.name
         );

@@ -7,10 +7,7 @@ mod native;
 
 use anyhow::{Context, Result};
 use loja_tests::{card, order_body};
-use native::Native;
 use serde_json::{Value, json};
-use xtask::runstate::Instance;
-use xtask::up;
 
 /// A trace id this test chooses, so it can be looked for in every log.
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -18,10 +15,9 @@ const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 #[tokio::test(flavor = "multi_thread")]
 async fn a_shopping_session_through_the_gateway_of_a_platform_started_like_xtask_up() -> Result<()>
 {
-    let platform = Native::start().await?;
-    let (model, state, running) = (&platform.model, &platform.state, &platform.running);
-    let gw = platform.gateway();
-    let token = platform.token().to_owned();
+    let platform = native::start().await?;
+    let gw = platform.gateway.clone();
+    let token = platform.admin_token.clone();
     let http = reqwest::Client::new();
 
     // The catalog, written with the admin token.
@@ -127,7 +123,7 @@ async fn a_shopping_session_through_the_gateway_of_a_platform_started_like_xtask
         let metrics = http
             .get(format!(
                 "http://127.0.0.1:{}/metrics",
-                platform.port_of(service)
+                platform.port_of(service).context("not running")?
             ))
             .send()
             .await?
@@ -141,21 +137,15 @@ async fn a_shopping_session_through_the_gateway_of_a_platform_started_like_xtask
         );
     }
 
-    // The order's trace id is in the log lines of all four services (`up`
-    // may also have started Prometheus, which is no part of the trace).
-    let services: Vec<&Instance> = running
-        .instances
-        .iter()
-        .filter(|i| model.service(&i.service).is_some())
-        .collect();
-    assert_eq!(services.len(), 4);
-    for instance in services {
-        let log = std::fs::read_to_string(state.log_path(&instance.name()))?;
+    // The order's trace id is in the log lines of all four services.
+    assert_eq!(platform.instances.len(), 4);
+    for instance in &platform.instances {
+        let log = std::fs::read_to_string(platform.state.log_path(&instance.name()))?;
         assert!(
             log.contains(TRACE_ID),
             "{} logged nothing for trace {TRACE_ID}:\n{}",
             instance.name(),
-            up::tail_text(&log, 10)
+            xtask::util::tail_text(&log, 10)
         );
     }
     Ok(())

@@ -12,10 +12,8 @@ use std::time::Duration;
 
 use anyhow::Result;
 use loja_tests::{card, order_body};
-use native::Native;
 use serde_json::json;
-use xtask::restart;
-use xtask::up;
+use xtask::native::{plan, restart};
 
 /// Requests sent and failed by the clients, and the failures' descriptions.
 #[derive(Default)]
@@ -61,12 +59,12 @@ async fn client(n: usize, gw: String, stop: Arc<AtomicBool>, tally: Arc<Tally>) 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_process_is_replaced_under_load_without_a_failed_request() -> Result<()> {
-    let platform = Native::start().await?;
-    let gw = platform.gateway();
+    let platform = native::start().await?;
+    let gw = platform.gateway.clone();
     let http = reqwest::Client::new();
     let created = http
         .post(format!("{gw}/api/v1/products"))
-        .bearer_auth(platform.token())
+        .bearer_auth(&platform.admin_token)
         .json(&json!({"sku": "ROLL-1", "name": "Rolo", "price_cents": 100, "stock": 1_000_000}))
         .send()
         .await?;
@@ -86,17 +84,15 @@ async fn every_process_is_replaced_under_load_without_a_failed_request() -> Resu
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let replaced = {
-        let (root, model, state, options) = (
-            platform.root.clone(),
-            platform.model.clone(),
+        let (model, state, launches) = (
+            platform.model().clone(),
             platform.state.clone(),
-            platform.options.clone(),
+            platform.launches.clone(),
         );
         tokio::task::spawn_blocking(move || -> Result<Vec<restart::Replaced>> {
             restart::allow_queue_handover();
-            let launches = up::plan(&root, &model, &state, &options, &mut Vec::new())?;
             let mut replaced = Vec::new();
-            for service in up::start_order(&model)? {
+            for service in plan::start_order(&model)? {
                 let timeout = Duration::from_secs(30);
                 replaced.extend(restart::rolling(
                     &model,
@@ -150,21 +146,19 @@ async fn every_process_is_replaced_under_load_without_a_failed_request() -> Resu
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_successor_that_cannot_become_ready_leaves_its_predecessor_serving() -> Result<()> {
-    let platform = Native::start().await?;
+    let platform = native::start().await?;
     let old = platform
         .state
         .instances()?
         .into_iter()
         .find(|i| i.service == "estoque")
         .unwrap();
-    let mut launches = up::plan(
-        &platform.root,
-        &platform.model,
-        &platform.state,
-        &platform.options,
-        &mut Vec::new(),
-    )?;
-    let mut broken = launches.drain(..).find(|l| l.service == "estoque").unwrap();
+    let mut broken = platform
+        .launches
+        .iter()
+        .find(|l| l.service == "estoque")
+        .unwrap()
+        .clone();
     // A database nobody listens on: the successor never becomes ready.
     let closed = loja_tests::free_port();
     broken.env.insert(
@@ -195,7 +189,7 @@ async fn a_successor_that_cannot_become_ready_leaves_its_predecessor_serving() -
         .unwrap();
     assert_eq!(still.pid, old.pid, "the record still names the old process");
     assert!(still.is_alive());
-    let r = reqwest::get(format!("{}/api/v1/products", platform.gateway())).await?;
+    let r = reqwest::get(format!("{}/api/v1/products", platform.gateway)).await?;
     assert_eq!(r.status(), 200, "estoque still answers through the gateway");
     Ok(())
 }
