@@ -6,12 +6,22 @@
 -- Source of each statement: services/pedidos/src/{orders,repo,idempotency,saga}.rs,
 -- services/estoque/src/reservations.rs, services/pagamentos/src/payments.rs.
 --
--- Variables: -D skus=<catalog size>. Lines and payments are drawn like
+-- Variables: -D skus=<catalog size>, -D lines=<1 to 3, 0 to draw>, -D card=<1
+-- card, 0 pix, 2 to draw>. Lines and payments are drawn like
 -- xtask/bench/load.lua: 1 to 3 lines, line k from the k-th third of the
 -- catalog (so already in sku order), 1 to 3 units, card or pix.
+--
+-- `tests/tests/order_sql.rs` holds this file to the services: the statements
+-- of one replayed order must be, one for one and in order, the statements the
+-- services run for one order, a parameter of theirs standing for any
+-- expression here.
 
 \set oid random(1, 9223372036854775806)
+\if :lines = 0
 \set n random(1, 3)
+\else
+\set n :lines
+\endif
 \set third :skus / 3
 \set s1 random(1, :third)
 \set s2 :third + random(1, :third)
@@ -19,7 +29,9 @@
 \set q1 random(1, 3)
 \set q2 random(1, 3)
 \set q3 random(1, 3)
+\if :card = 2
 \set card random(0, 1)
+\endif
 
 -- pedidos, orders.rs `create`: the order (returned to the saga) and its Idempotency-Key, one transaction.
 BEGIN;
@@ -38,18 +50,18 @@ COMMIT;
 BEGIN;
 INSERT INTO reservations (order_id, status, expires_at) VALUES (md5(:oid::text)::uuid, 'held', now() + make_interval(secs => 300)) ON CONFLICT (order_id) DO NOTHING;
 SELECT sku FROM products WHERE sku = ANY(ARRAY['BENCH-' || lpad(:s1::text, 4, '0'), CASE WHEN :n >= 2 THEN 'BENCH-' || lpad(:s2::text, 4, '0') END, CASE WHEN :n >= 3 THEN 'BENCH-' || lpad(:s3::text, 4, '0') END]);
-UPDATE products SET available = available - :q1 WHERE sku = 'BENCH-' || lpad(:s1::text, 4, '0') AND available >= :q1 RETURNING price_cents AS p1 \gset
-INSERT INTO reservation_items (order_id, sku, quantity, unit_price_cents) VALUES (md5(:oid::text)::uuid, 'BENCH-' || lpad(:s1::text, 4, '0'), :q1, :p1);
-\set total :q1 * :p1
+UPDATE products SET available = available - :q1 WHERE sku = 'BENCH-' || lpad(:s1::text, 4, '0') AND available >= :q1 RETURNING price_cents \gset p1_
+INSERT INTO reservation_items (order_id, sku, quantity, unit_price_cents) VALUES (md5(:oid::text)::uuid, 'BENCH-' || lpad(:s1::text, 4, '0'), :q1, :p1_price_cents);
+\set total :q1 * :p1_price_cents
 \if :n >= 2
-UPDATE products SET available = available - :q2 WHERE sku = 'BENCH-' || lpad(:s2::text, 4, '0') AND available >= :q2 RETURNING price_cents AS p2 \gset
-INSERT INTO reservation_items (order_id, sku, quantity, unit_price_cents) VALUES (md5(:oid::text)::uuid, 'BENCH-' || lpad(:s2::text, 4, '0'), :q2, :p2);
-\set total :total + :q2 * :p2
+UPDATE products SET available = available - :q2 WHERE sku = 'BENCH-' || lpad(:s2::text, 4, '0') AND available >= :q2 RETURNING price_cents \gset p2_
+INSERT INTO reservation_items (order_id, sku, quantity, unit_price_cents) VALUES (md5(:oid::text)::uuid, 'BENCH-' || lpad(:s2::text, 4, '0'), :q2, :p2_price_cents);
+\set total :total + :q2 * :p2_price_cents
 \endif
 \if :n >= 3
-UPDATE products SET available = available - :q3 WHERE sku = 'BENCH-' || lpad(:s3::text, 4, '0') AND available >= :q3 RETURNING price_cents AS p3 \gset
-INSERT INTO reservation_items (order_id, sku, quantity, unit_price_cents) VALUES (md5(:oid::text)::uuid, 'BENCH-' || lpad(:s3::text, 4, '0'), :q3, :p3);
-\set total :total + :q3 * :p3
+UPDATE products SET available = available - :q3 WHERE sku = 'BENCH-' || lpad(:s3::text, 4, '0') AND available >= :q3 RETURNING price_cents \gset p3_
+INSERT INTO reservation_items (order_id, sku, quantity, unit_price_cents) VALUES (md5(:oid::text)::uuid, 'BENCH-' || lpad(:s3::text, 4, '0'), :q3, :p3_price_cents);
+\set total :total + :q3 * :p3_price_cents
 \endif
 SELECT status, expires_at, created_at, updated_at FROM reservations WHERE order_id = md5(:oid::text)::uuid;
 SELECT sku, quantity, unit_price_cents FROM reservation_items WHERE order_id = md5(:oid::text)::uuid ORDER BY sku;
