@@ -4,6 +4,12 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+/// `LISTEN_ADDR` when unset: every interface, port 8080.
+pub const DEFAULT_LISTEN_ADDR: &str = "0.0.0.0:8080";
+
+/// `MAX_BODY_BYTES` when unset, and the limit of a router nobody set one on.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum LogFormat {
@@ -17,7 +23,7 @@ pub enum LogFormat {
 #[derive(Debug, Clone, clap::Args)]
 pub struct CommonConfig {
     /// Address the HTTP server listens on.
-    #[arg(long, env = "LISTEN_ADDR", default_value = "0.0.0.0:8080")]
+    #[arg(long, env = "LISTEN_ADDR", default_value = DEFAULT_LISTEN_ADDR)]
     pub listen_addr: SocketAddr,
 
     /// `text` (default) or `json` log lines.
@@ -43,7 +49,7 @@ pub struct CommonConfig {
     pub drain_delay_ms: u64,
 
     /// Largest request body accepted, in bytes.
-    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
 }
 

@@ -6,6 +6,8 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream};
 use std::time::Duration;
 
+use crate::config::DEFAULT_LISTEN_ADDR;
+
 /// Call first thing in `main`: when the only argument is `healthcheck`, probes
 /// `http://127.0.0.1:<port of LISTEN_ADDR>/ready` and exits; otherwise returns.
 pub fn exit_if_requested() {
@@ -13,7 +15,7 @@ pub fn exit_if_requested() {
     if let (Some(arg), None) = (args.next(), args.next())
         && arg == "healthcheck"
     {
-        let listen = std::env::var("LISTEN_ADDR").unwrap_or_else(|_| "0.0.0.0:8080".into());
+        let listen = std::env::var("LISTEN_ADDR").unwrap_or_else(|_| DEFAULT_LISTEN_ADDR.into());
         let ok = listen
             .parse::<SocketAddr>()
             .is_ok_and(|addr| probe(local(addr), Duration::from_secs(3)));

@@ -15,11 +15,11 @@ use tracing::Instrument;
 use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::config::DEFAULT_MAX_BODY_BYTES;
 use crate::json::payload_too_large;
 use crate::logfmt::ACCESS_TARGET;
 use crate::metrics::{self, UNMATCHED};
 use crate::problem::PROBLEM_JSON;
-use crate::server::DEFAULT_MAX_BODY_BYTES;
 use crate::telemetry;
 
 /// The request id header: the client's value is kept, otherwise one is

@@ -18,14 +18,12 @@ use crate::health::{self, Readiness};
 use crate::problem::Problem;
 use crate::{metrics, observe};
 
-/// Default request body limit when no `MAX_BODY_BYTES` was configured.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 64 * 1024;
-
 /// Wraps a service's own routes with what every service has: `/health`,
 /// `/ready`, `/metrics`, problem answers for unknown paths and methods, and the
 /// request layers (request id, metrics, tracing, access log, body limit; see
 /// [`crate::observe`]), and `Connection: close` on every answer once the
-/// replica drains. The body limit is [`DEFAULT_MAX_BODY_BYTES`] unless
+/// replica drains. The body limit is
+/// [`DEFAULT_MAX_BODY_BYTES`](crate::config::DEFAULT_MAX_BODY_BYTES) unless
 /// the router is wrapped with [`with_body_limit`] (as [`run`] does).
 pub fn app(service: &'static str, routes: Router, readiness: Readiness) -> Router {
     let probes = Router::new()
