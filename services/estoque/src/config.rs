@@ -2,21 +2,14 @@
 
 use std::time::Duration;
 
-use loja_runtime::{AdminToken, CommonConfig, DatabaseConfig};
+use loja_runtime::DatabaseServiceConfig;
 
 /// Everything estoque reads at startup.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "estoque", about = "Loja Veloz catalog, stock and reservations")]
 pub struct Config {
     #[command(flatten)]
-    pub common: CommonConfig,
-
-    #[command(flatten)]
-    pub database: DatabaseConfig,
-
-    /// Bearer token that admits catalog writes.
-    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: AdminToken,
+    pub base: DatabaseServiceConfig,
 
     /// Seconds a reservation stays held before it is released automatically.
     #[arg(long, env = "RESERVATION_TTL_SECS", default_value_t = 300)]

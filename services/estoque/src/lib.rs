@@ -10,9 +10,7 @@ pub mod sweeper;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::FromRef;
-use loja_runtime::{AdminToken, Readiness, server};
-use sqlx::PgPool;
+use loja_runtime::server;
 
 pub use config::Config;
 pub use error::Error;
@@ -23,36 +21,15 @@ pub const SERVICE: &str = "estoque";
 /// The embedded migrations, applied by `loja_runtime::db::connect` at startup.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// What every handler can reach.
+/// What every handler can reach: the pool, the admin token that admits
+/// catalog writes, readiness, and [`Estoque`].
+pub type AppState = loja_runtime::AppState<Estoque>;
+
+/// What estoque's handlers need beyond what every database service has.
 #[derive(Clone)]
-pub struct AppState {
-    /// The service's own database.
-    pub db: PgPool,
-    /// The secret that admits catalog writes.
-    pub admin_token: AdminToken,
+pub struct Estoque {
     /// How long a reservation is held before the sweeper releases it.
     pub reservation_ttl: Duration,
-    /// Shared with `server::serve`, which turns `/ready` to 503 on shutdown.
-    pub readiness: Readiness,
-}
-
-impl AppState {
-    /// State for a service backed by `db`, with a fresh readiness flag.
-    pub fn new(db: PgPool, admin_token: AdminToken, reservation_ttl: Duration) -> Self {
-        let readiness = Readiness::new(Some(db.clone()));
-        AppState {
-            db,
-            admin_token,
-            reservation_ttl,
-            readiness,
-        }
-    }
-}
-
-impl FromRef<AppState> for AdminToken {
-    fn from_ref(state: &AppState) -> Self {
-        state.admin_token.clone()
-    }
 }
 
 /// The whole HTTP surface: public catalog, internal reservations, and the

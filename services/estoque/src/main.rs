@@ -3,23 +3,27 @@
 use std::time::Duration;
 
 use clap::Parser;
-use estoque::{AppState, Config, MIGRATOR, SERVICE, app, sweeper};
+use estoque::{AppState, Config, Estoque, MIGRATOR, SERVICE, app, sweeper};
 use loja_runtime::{db, healthcheck, server, telemetry};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     healthcheck::exit_if_requested();
     let config = Config::parse();
-    let telemetry = telemetry::init(SERVICE, &config.common)?;
-    let pool = db::connect(&config.database, &MIGRATOR, Duration::from_secs(60)).await?;
-    let state = AppState::new(
-        pool.clone(),
-        config.admin_token.clone(),
-        config.reservation_ttl(),
-    );
+    let telemetry = telemetry::init(SERVICE, &config.base.common)?;
+    let pool = db::connect(&config.base.database, &MIGRATOR, Duration::from_secs(60)).await?;
+    let estoque = Estoque {
+        reservation_ttl: config.reservation_ttl(),
+    };
+    let state = AppState::new(pool.clone(), config.base.admin_token.clone(), estoque);
     // Every replica sweeps; SKIP LOCKED keeps them from releasing a hold twice.
     let sweeper = tokio::spawn(sweeper::run(pool, config.sweep_interval()));
-    let result = server::run(&config.common, app(state.clone()), state.readiness.clone()).await;
+    let result = server::run(
+        &config.base.common,
+        app(state.clone()),
+        state.readiness.clone(),
+    )
+    .await;
     sweeper.abort();
     telemetry.shutdown().await;
     result

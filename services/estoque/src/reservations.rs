@@ -163,7 +163,7 @@ async fn hold(state: &AppState, order_id: Uuid, items: &[NewItem]) -> Result<Res
         CLAIM_ORDER,
         sqlx::query(CLAIM_ORDER)
             .bind(order_id)
-            .bind(state.reservation_ttl.as_secs_f64())
+            .bind(state.service.reservation_ttl.as_secs_f64())
             .execute(&mut *tx),
     )
     .await?

@@ -7,9 +7,7 @@ pub mod payments;
 pub mod processor;
 
 use axum::Router;
-use axum::extract::FromRef;
-use loja_runtime::{AdminToken, Readiness, server};
-use sqlx::PgPool;
+use loja_runtime::server;
 
 pub use config::Config;
 pub use error::Error;
@@ -20,34 +18,9 @@ pub const SERVICE: &str = "pagamentos";
 /// The embedded migrations, applied by `loja_runtime::db::connect` at startup.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// What every handler can reach.
-#[derive(Clone)]
-pub struct AppState {
-    /// The service's own database.
-    pub db: PgPool,
-    /// The secret that admits listing every payment.
-    pub admin_token: AdminToken,
-    /// Shared with `server::serve`, which turns `/ready` to 503 on shutdown.
-    pub readiness: Readiness,
-}
-
-impl AppState {
-    /// State for a service backed by `db`, with a fresh readiness flag.
-    pub fn new(db: PgPool, admin_token: AdminToken) -> Self {
-        let readiness = Readiness::new(Some(db.clone()));
-        AppState {
-            db,
-            admin_token,
-            readiness,
-        }
-    }
-}
-
-impl FromRef<AppState> for AdminToken {
-    fn from_ref(state: &AppState) -> Self {
-        state.admin_token.clone()
-    }
-}
+/// What every handler can reach: the pool, the admin token that admits
+/// listing every payment, and readiness. Nothing else.
+pub type AppState = loja_runtime::AppState;
 
 /// The whole HTTP surface: public reads, internal charges and refunds, and
 /// the probes and fallbacks every service shares.

@@ -10,10 +10,15 @@ use pagamentos::{AppState, Config, MIGRATOR, SERVICE, app};
 async fn main() -> anyhow::Result<()> {
     healthcheck::exit_if_requested();
     let config = Config::parse();
-    let telemetry = telemetry::init(SERVICE, &config.common)?;
-    let pool = db::connect(&config.database, &MIGRATOR, Duration::from_secs(60)).await?;
-    let state = AppState::new(pool, config.admin_token.clone());
-    let result = server::run(&config.common, app(state.clone()), state.readiness.clone()).await;
+    let telemetry = telemetry::init(SERVICE, &config.base.common)?;
+    let pool = db::connect(&config.base.database, &MIGRATOR, Duration::from_secs(60)).await?;
+    let state = AppState::new(pool, config.base.admin_token.clone(), ());
+    let result = server::run(
+        &config.base.common,
+        app(state.clone()),
+        state.readiness.clone(),
+    )
+    .await;
     telemetry.shutdown().await;
     result
 }

@@ -2,21 +2,14 @@
 
 use std::time::Duration;
 
-use loja_runtime::{AdminToken, CommonConfig, DatabaseConfig};
+use loja_runtime::DatabaseServiceConfig;
 
 /// Everything pedidos reads at startup.
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "pedidos", about = "Loja Veloz orders")]
 pub struct Config {
     #[command(flatten)]
-    pub common: CommonConfig,
-
-    #[command(flatten)]
-    pub database: DatabaseConfig,
-
-    /// Bearer token that admits order listings.
-    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: AdminToken,
+    pub base: DatabaseServiceConfig,
 
     /// estoque's base URLs, comma-separated (one per replica).
     #[arg(long, env = "ESTOQUE_URL")]

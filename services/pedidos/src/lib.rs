@@ -13,9 +13,7 @@ pub mod repo;
 pub mod saga;
 
 use axum::Router;
-use axum::extract::FromRef;
-use loja_runtime::{AdminToken, Readiness, server};
-use sqlx::PgPool;
+use loja_runtime::server;
 
 pub use config::Config;
 pub use error::Error;
@@ -26,25 +24,17 @@ pub const SERVICE: &str = "pedidos";
 /// The embedded migrations, applied by `loja_runtime::db::connect` at startup.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
-/// What every handler can reach.
+/// What every handler can reach: the pool, the admin token that admits
+/// order listings, readiness, and [`Pedidos`].
+pub type AppState = loja_runtime::AppState<Pedidos>;
+
+/// What pedidos' handlers need beyond what every database service has.
 #[derive(Clone)]
-pub struct AppState {
-    /// The service's own database.
-    pub db: PgPool,
-    /// The secret that admits order listings.
-    pub admin_token: AdminToken,
+pub struct Pedidos {
     /// Runs order sagas against estoque and pagamentos.
     pub saga: saga::Saga,
     /// Hours an Idempotency-Key is kept.
     pub idempotency_ttl_hours: u32,
-    /// Shared with `server::serve`, which turns `/ready` to 503 on shutdown.
-    pub readiness: Readiness,
-}
-
-impl FromRef<AppState> for AdminToken {
-    fn from_ref(state: &AppState) -> Self {
-        state.admin_token.clone()
-    }
 }
 
 /// The whole HTTP surface: the orders resource plus the probes and fallbacks

@@ -4,18 +4,18 @@ use std::time::Duration;
 
 use clap::Parser;
 use loja_runtime::upstream::Upstream;
-use loja_runtime::{Readiness, db, healthcheck, server, telemetry};
+use loja_runtime::{db, healthcheck, server, telemetry};
 use pedidos::clients::{Estoque, Pagamentos, RetryPolicy, Service};
 use pedidos::reconciler::Reconciler;
 use pedidos::saga::Saga;
-use pedidos::{AppState, Config, MIGRATOR, SERVICE, app};
+use pedidos::{AppState, Config, MIGRATOR, Pedidos, SERVICE, app};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     healthcheck::exit_if_requested();
     let config = Config::parse();
-    let telemetry = telemetry::init(SERVICE, &config.common)?;
-    let pool = db::connect(&config.database, &MIGRATOR, Duration::from_secs(60)).await?;
+    let telemetry = telemetry::init(SERVICE, &config.base.common)?;
+    let pool = db::connect(&config.base.database, &MIGRATOR, Duration::from_secs(60)).await?;
 
     let retry = RetryPolicy {
         attempts: 3,
@@ -31,13 +31,11 @@ async fn main() -> anyhow::Result<()> {
         // One call with all its tries, plus a margin; renewed before every call.
         lease: retry.budget(timeout) + Duration::from_secs(1),
     };
-    let state = AppState {
-        db: pool.clone(),
-        admin_token: config.admin_token.clone(),
+    let pedidos = Pedidos {
         saga: saga.clone(),
         idempotency_ttl_hours: config.idempotency_ttl_hours,
-        readiness: Readiness::new(Some(pool)),
     };
+    let state = AppState::new(pool, config.base.admin_token.clone(), pedidos);
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let reconciler = tokio::spawn(
@@ -52,7 +50,12 @@ async fn main() -> anyhow::Result<()> {
         }),
     );
 
-    let result = server::run(&config.common, app(state.clone()), state.readiness.clone()).await;
+    let result = server::run(
+        &config.base.common,
+        app(state.clone()),
+        state.readiness.clone(),
+    )
+    .await;
     let _ = stop_tx.send(());
     let _ = reconciler.await;
     telemetry.shutdown().await;

@@ -56,11 +56,17 @@ async fn create(
 
     let id = Uuid::now_v7();
     let mut tx = state.db.begin().await?;
-    let order = repo::insert(&mut tx, id, &new, state.saga.lease).await?;
+    let order = repo::insert(&mut tx, id, &new, state.service.saga.lease).await?;
     if let Some(key) = &key {
         let fingerprint = idempotency::fingerprint(&body);
-        let owned =
-            idempotency::claim(&mut tx, key, &fingerprint, id, state.idempotency_ttl_hours).await?;
+        let owned = idempotency::claim(
+            &mut tx,
+            key,
+            &fingerprint,
+            id,
+            state.service.idempotency_ttl_hours,
+        )
+        .await?;
         if !owned {
             tx.rollback().await?;
             return match idempotency::existing(&state.db, key, &fingerprint).await? {
@@ -83,7 +89,7 @@ async fn create(
     // The saga runs on its own task: a client that hangs up must not leave it
     // halfway (the reconciler would finish it, but only after a delay). The
     // task stays in the request's span, so its calls continue the trace.
-    let saga = state.saga.clone();
+    let saga = state.service.saga.clone();
     let order =
         tokio::spawn(async move { saga.drive(order).await }.instrument(tracing::Span::current()))
             .await
@@ -113,7 +119,7 @@ async fn cancel(
     Path(id): Path<String>,
 ) -> Result<Json<Order>, Error> {
     let id = order_id(&id)?;
-    state.saga.cancel(id).await.map(Json)
+    state.service.saga.cancel(id).await.map(Json)
 }
 
 /// Query of `GET /api/v1/orders`.

@@ -125,7 +125,7 @@ async fn a_hold_lost_before_the_commit_returns_the_stock_and_refunds(db: PgPool)
     *stub.commit_status.lock().unwrap() = 409;
     let url = serve(stub.clone()).await;
     let mut state: AppState = state(db.clone());
-    state.saga = stub_saga(db.clone(), &url);
+    state.service.saga = stub_saga(db.clone(), &url);
     let router = app(state);
 
     let reply = send(&router, post_order(VALID, None)).await;

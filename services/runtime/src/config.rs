@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::auth::AdminToken;
+
 /// `LISTEN_ADDR` when unset: every interface, port 8080.
 pub const DEFAULT_LISTEN_ADDR: &str = "0.0.0.0:8080";
 
@@ -86,4 +88,20 @@ pub struct DatabaseConfig {
     /// How long a request waits for a pooled connection before it fails with 503, in milliseconds.
     #[arg(long, env = "DB_ACQUIRE_TIMEOUT_MS", default_value_t = 2000)]
     pub db_acquire_timeout_ms: u64,
+}
+
+/// Settings of a service that owns a PostgreSQL database and guards some of
+/// its endpoints with the admin token: estoque, pagamentos and pedidos.
+#[derive(Debug, Clone, clap::Args)]
+pub struct DatabaseServiceConfig {
+    #[command(flatten)]
+    pub common: CommonConfig,
+
+    #[command(flatten)]
+    pub database: DatabaseConfig,
+
+    /// Bearer token that admits the admin endpoints: estoque's catalog
+    /// writes, and listing every payment (pagamentos) or order (pedidos).
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: AdminToken,
 }

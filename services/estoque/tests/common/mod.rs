@@ -8,7 +8,7 @@ pub use loja_testkit::client::TOKEN;
 use std::time::Duration;
 
 use axum::http::{Method, StatusCode};
-use estoque::{AppState, app};
+use estoque::{AppState, Estoque, app};
 use loja_runtime::AdminToken;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -20,7 +20,10 @@ pub fn state(pool: PgPool) -> AppState {
 
 /// State whose reservations expire after `ttl`.
 pub fn state_with_ttl(pool: PgPool, ttl: Duration) -> AppState {
-    AppState::new(pool, AdminToken::new(TOKEN).unwrap(), ttl)
+    let estoque = Estoque {
+        reservation_ttl: ttl,
+    };
+    AppState::new(pool, AdminToken::new(TOKEN).unwrap(), estoque)
 }
 
 /// The shared in-process client with estoque's catalog shortcuts.

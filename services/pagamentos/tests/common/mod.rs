@@ -12,7 +12,7 @@ use sqlx::PgPool;
 
 /// State with the test admin token.
 pub fn state(pool: PgPool) -> AppState {
-    AppState::new(pool, AdminToken::new(TOKEN).unwrap())
+    AppState::new(pool, AdminToken::new(TOKEN).unwrap(), ())
 }
 
 /// A client for pagamentos backed by `pool`.

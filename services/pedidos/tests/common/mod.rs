@@ -9,11 +9,11 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use http_body_util::BodyExt;
+use loja_runtime::AdminToken;
 use loja_runtime::upstream::Upstream;
-use loja_runtime::{AdminToken, Readiness};
 use pedidos::clients::{Estoque, Pagamentos, RetryPolicy, Service};
 use pedidos::saga::Saga;
-use pedidos::{AppState, app};
+use pedidos::{AppState, Pedidos, app};
 use serde_json::Value;
 use sqlx::PgPool;
 use tower::ServiceExt;
@@ -48,13 +48,11 @@ pub fn saga(db: PgPool) -> Saga {
 }
 
 pub fn state(db: PgPool) -> AppState {
-    AppState {
-        db: db.clone(),
-        admin_token: AdminToken::new(TOKEN).unwrap(),
+    let pedidos = Pedidos {
         saga: saga(db.clone()),
         idempotency_ttl_hours: 24,
-        readiness: Readiness::new(Some(db)),
-    }
+    };
+    AppState::new(db, AdminToken::new(TOKEN).unwrap(), pedidos)
 }
 
 pub fn router(db: PgPool) -> Router {
