@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use estoque::{AppState, Config, Estoque, MIGRATOR, SERVICE, app, sweeper};
+use loja_runtime::tasks::Tasks;
 use loja_runtime::{db, healthcheck, server, telemetry};
 
 #[tokio::main]
@@ -17,14 +18,16 @@ async fn main() -> anyhow::Result<()> {
     };
     let state = AppState::new(pool.clone(), config.base.admin_token.clone(), estoque);
     // Every replica sweeps; SKIP LOCKED keeps them from releasing a hold twice.
-    let sweeper = tokio::spawn(sweeper::run(pool, config.sweep_interval()));
+    let mut tasks = Tasks::new();
+    let interval = config.sweep_interval();
+    tasks.spawn("sweeper", |stop| sweeper::run(pool, interval, stop));
     let result = server::run(
         &config.base.common,
         app(state.clone()),
         state.readiness.clone(),
     )
     .await;
-    sweeper.abort();
+    tasks.stop(Duration::from_secs(1)).await;
     telemetry.shutdown().await;
     result
 }

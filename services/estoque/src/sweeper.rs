@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use loja_runtime::db;
+use loja_runtime::{db, tasks};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -48,15 +48,15 @@ async fn sweep_batch(pool: &PgPool) -> Result<u64, Error> {
     Ok(expired.len() as u64)
 }
 
-/// Sweeps every `interval` until the task is dropped. A failed pass (the
-/// database is down) is logged and retried on the next tick.
-pub async fn run(pool: PgPool, interval: Duration) {
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticker.tick().await;
-        if let Err(err) = sweep(&pool).await {
+/// Sweeps every `interval` until `stop` completes. A failed pass (the
+/// database is down) is logged and retried on the next tick; a pass cut short
+/// by `stop` rolls its batch back, for the next sweep to release.
+pub async fn run(pool: PgPool, interval: Duration, stop: impl Future<Output = ()>) {
+    let pool = &pool;
+    tasks::every(interval, stop, move || async move {
+        if let Err(err) = sweep(pool).await {
             tracing::warn!(error = %err, "reservation sweep failed");
         }
-    }
+    })
+    .await;
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use clap::Parser;
+use loja_runtime::tasks::Tasks;
 use loja_runtime::upstream::Upstream;
 use loja_runtime::{db, healthcheck, server, telemetry};
 use pedidos::clients::{Estoque, Pagamentos, RetryPolicy, Service};
@@ -37,18 +38,14 @@ async fn main() -> anyhow::Result<()> {
     };
     let state = AppState::new(pool, config.base.admin_token.clone(), pedidos);
 
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let reconciler = tokio::spawn(
-        Reconciler {
-            saga,
-            after: config.reconcile_after(),
-            interval: config.reconcile_interval(),
-            idempotency_ttl_hours: config.idempotency_ttl_hours,
-        }
-        .run(async {
-            let _ = stop_rx.await;
-        }),
-    );
+    let mut tasks = Tasks::new();
+    let reconciler = Reconciler {
+        saga,
+        after: config.reconcile_after(),
+        interval: config.reconcile_interval(),
+        idempotency_ttl_hours: config.idempotency_ttl_hours,
+    };
+    tasks.spawn("reconciler", |stop| reconciler.run(stop));
 
     let result = server::run(
         &config.base.common,
@@ -56,8 +53,7 @@ async fn main() -> anyhow::Result<()> {
         state.readiness.clone(),
     )
     .await;
-    let _ = stop_tx.send(());
-    let _ = reconciler.await;
+    tasks.stop(Duration::from_secs(1)).await;
     telemetry.shutdown().await;
     result
 }

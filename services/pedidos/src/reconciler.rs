@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use loja_runtime::tasks;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -35,23 +36,13 @@ impl Reconciler {
     /// takes is recorded and idempotent, and its leases lapse for the next
     /// replica (or the next start) to resume.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
-        tokio::pin!(shutdown);
-        let mut ticker = tokio::time::interval(self.interval);
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = &mut shutdown => return,
-                _ = ticker.tick() => {}
+        let this = &self;
+        tasks::every(self.interval, shutdown, move || async move {
+            if let Err(err) = this.pass().await {
+                tracing::warn!(error = %err, "reconciler pass failed; retrying next tick");
             }
-            tokio::select! {
-                () = &mut shutdown => return,
-                result = self.pass() => {
-                    if let Err(err) = result {
-                        tracing::warn!(error = %err, "reconciler pass failed; retrying next tick");
-                    }
-                }
-            }
-        }
+        })
+        .await;
     }
 
     /// One pass: purge expired idempotency keys, then claim and settle

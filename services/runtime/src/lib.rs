@@ -22,6 +22,7 @@ pub mod observe;
 pub mod problem;
 pub mod server;
 pub mod state;
+pub mod tasks;
 pub mod telemetry;
 pub mod upstream;
 
