@@ -7,8 +7,7 @@
 use axum::Router;
 use axum::extract::Path;
 use axum::routing::get;
-use clap::Parser as _;
-use loja_runtime::{CommonConfig, Json, Readiness, server, telemetry};
+use loja_runtime::{CommonConfig, Json, launch, server};
 
 #[derive(clap::Parser)]
 struct Config {
@@ -18,17 +17,15 @@ struct Config {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let config = Config::parse();
-    let telemetry = telemetry::init("bench-upstream", &config.common)?;
-    let routes = Router::new().route(
-        "/api/v1/products/{sku}",
-        get(|Path(sku): Path<String>| async move {
-            Json(serde_json::json!({"sku": sku, "name": "Camiseta", "price_cents": 4990, "stock": 10}))
-        }),
-    );
-    let readiness = Readiness::new(None);
-    let app = server::app("bench-upstream", routes, readiness.clone());
-    let result = server::run(&config.common, app, readiness).await;
-    telemetry.shutdown().await;
-    result
+    let config: Config = launch::config();
+    launch::without_database("bench-upstream", &config.common, |readiness, _| {
+        let routes = Router::new().route(
+            "/api/v1/products/{sku}",
+            get(|Path(sku): Path<String>| async move {
+                Json(serde_json::json!({"sku": sku, "name": "Camiseta", "price_cents": 4990, "stock": 10}))
+            }),
+        );
+        Ok(server::app("bench-upstream", routes, readiness))
+    })
+    .await
 }

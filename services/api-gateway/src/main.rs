@@ -1,18 +1,16 @@
-//! The api-gateway binary: config → telemetry → serve.
+//! The api-gateway binary: the shared `main` of a service without a
+//! database, serving the routes of `GATEWAY_ROUTES`.
 
 use anyhow::Context as _;
 use api_gateway::{Config, Gateway, SERVICE, app};
-use clap::Parser as _;
-use loja_runtime::{Readiness, healthcheck, server, telemetry};
+use loja_runtime::launch;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    healthcheck::exit_if_requested();
-    let config = Config::parse();
-    let telemetry = telemetry::init(SERVICE, &config.common)?;
-    let gateway = Gateway::from_config(&config).context("reading the gateway's routes")?;
-    let readiness = Readiness::new(None);
-    let result = server::run(&config.common, app(gateway, readiness.clone()), readiness).await;
-    telemetry.shutdown().await;
-    result
+    let config: Config = launch::config();
+    launch::without_database(SERVICE, &config.common, |readiness, _| {
+        let gateway = Gateway::from_config(&config).context("reading the gateway's routes")?;
+        Ok(app(gateway, readiness))
+    })
+    .await
 }

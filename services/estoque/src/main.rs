@@ -1,33 +1,19 @@
-//! The estoque binary: config → telemetry → pool and migrations → sweeper → serve.
+//! The estoque binary: the shared `main` of a database service, plus the
+//! sweeper that releases expired holds.
 
-use std::time::Duration;
-
-use clap::Parser;
-use estoque::{AppState, Config, Estoque, MIGRATOR, SERVICE, app, sweeper};
-use loja_runtime::tasks::Tasks;
-use loja_runtime::{db, healthcheck, server, telemetry};
+use estoque::{Config, Estoque, MIGRATOR, SERVICE, app, sweeper};
+use loja_runtime::launch;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    healthcheck::exit_if_requested();
-    let config = Config::parse();
-    let telemetry = telemetry::init(SERVICE, &config.base.common)?;
-    let pool = db::connect(&config.base.database, &MIGRATOR, Duration::from_secs(60)).await?;
-    let estoque = Estoque {
-        reservation_ttl: config.reservation_ttl(),
-    };
-    let state = AppState::new(pool.clone(), config.base.admin_token.clone(), estoque);
-    // Every replica sweeps; SKIP LOCKED keeps them from releasing a hold twice.
-    let mut tasks = Tasks::new();
-    let interval = config.sweep_interval();
-    tasks.spawn("sweeper", |stop| sweeper::run(pool, interval, stop));
-    let result = server::run(
-        &config.base.common,
-        app(state.clone()),
-        state.readiness.clone(),
-    )
-    .await;
-    tasks.stop(Duration::from_secs(1)).await;
-    telemetry.shutdown().await;
-    result
+    let config: Config = launch::config();
+    launch::with_database(SERVICE, &config.base, &MIGRATOR, |state, tasks| {
+        // Every replica sweeps; SKIP LOCKED keeps them from releasing a hold twice.
+        tasks.spawn("sweeper", |stop| {
+            sweeper::run(state.db.clone(), config.sweep_interval(), stop)
+        });
+        let reservation_ttl = config.reservation_ttl();
+        Ok(app(state.with(Estoque { reservation_ttl })))
+    })
+    .await
 }

@@ -3,6 +3,19 @@
 use std::time::Duration;
 
 use loja_runtime::DatabaseServiceConfig;
+use loja_runtime::upstream::Upstream;
+use sqlx::PgPool;
+
+use crate::clients::{Estoque, Pagamentos, RetryPolicy, Service};
+use crate::reconciler::Reconciler;
+use crate::saga::Saga;
+
+/// How calls to estoque and pagamentos are retried: transient failures get
+/// three tries in all, backing off from 100ms.
+const RETRY: RetryPolicy = RetryPolicy {
+    attempts: 3,
+    backoff: Duration::from_millis(100),
+};
 
 /// Everything pedidos reads at startup.
 #[derive(Debug, Clone, clap::Parser)]
@@ -54,5 +67,31 @@ impl Config {
     /// The reconciler period.
     pub fn reconcile_interval(&self) -> Duration {
         Duration::from_secs(self.reconcile_interval_secs)
+    }
+
+    /// The saga over `db` and the estoque and pagamentos replicas at
+    /// `ESTOQUE_URL` and `PAGAMENTOS_URL`.
+    pub fn saga(&self, db: PgPool) -> anyhow::Result<Saga> {
+        let timeout = self.upstream_timeout();
+        let estoque = Upstream::new("estoque", &self.estoque_url, timeout)?;
+        let pagamentos = Upstream::new("pagamentos", &self.pagamentos_url, timeout)?;
+        Ok(Saga {
+            db,
+            estoque: Estoque(Service::new("estoque", estoque, RETRY)),
+            pagamentos: Pagamentos(Service::new("pagamentos", pagamentos, RETRY)),
+            // One call with all its tries, plus a margin; renewed before every call.
+            lease: RETRY.budget(timeout) + Duration::from_secs(1),
+        })
+    }
+
+    /// The reconciler that finishes or compensates what `saga`'s drivers
+    /// left behind.
+    pub fn reconciler(&self, saga: Saga) -> Reconciler {
+        Reconciler {
+            saga,
+            after: self.reconcile_after(),
+            interval: self.reconcile_interval(),
+            idempotency_ttl_hours: self.idempotency_ttl_hours,
+        }
     }
 }

@@ -3,9 +3,12 @@
 //! pool, logs, traces and metrics, calls to other services, and serving with
 //! graceful shutdown.
 //!
-//! Every database service's state is an [`AppState`] (pool, admin token,
-//! readiness) around what only that service needs, and its settings flatten
-//! a [`DatabaseServiceConfig`].
+//! Every service's `main` is [`launch::config`] followed by
+//! [`launch::with_database`] (or [`launch::without_database`] for the
+//! gateway): the service passes its name, its flattened
+//! [`DatabaseServiceConfig`], its migrations, and a closure that completes the
+//! shared [`AppState`] with what only it needs, builds its router and starts
+//! its background [`tasks`].
 //!
 //! SQL runs inside [`db::instrument`] so that traces show it; calls to other
 //! services go through [`upstream::Upstream`] so that they carry the trace.
@@ -16,6 +19,7 @@ pub mod db;
 pub mod health;
 pub mod healthcheck;
 pub mod json;
+pub mod launch;
 pub mod logfmt;
 pub mod metrics;
 pub mod observe;
