@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::error::Refused;
 use crate::products::check_sku;
 use crate::{AppState, Error};
 
@@ -191,7 +192,7 @@ async fn hold(state: &AppState, order_id: Uuid, items: &[NewItem]) -> Result<Res
         .map(|s| s.to_string())
         .collect();
     if !unknown.is_empty() {
-        return Err(Error::UnknownSku(unknown));
+        return Err(Error::Service(Refused::UnknownSku(unknown)));
     }
 
     for item in items {
@@ -218,11 +219,11 @@ async fn hold(state: &AppState, order_id: Uuid, items: &[NewItem]) -> Result<Res
             )
             .await?;
             // Dropping `tx` rolls back every unit held so far.
-            return Err(Error::InsufficientStock {
+            return Err(Error::Service(Refused::InsufficientStock {
                 sku: item.sku.clone(),
                 requested: item.quantity,
                 available,
-            });
+            }));
         };
         const INSERT_ITEM: &str =
             "INSERT INTO reservation_items (order_id, sku, quantity, unit_price_cents)

@@ -2,7 +2,6 @@
 //! and refunds through `/internal/payments`; anyone may read a payment.
 
 pub mod config;
-pub mod error;
 pub mod payments;
 pub mod processor;
 
@@ -10,13 +9,16 @@ use axum::Router;
 use loja_runtime::server;
 
 pub use config::Config;
-pub use error::Error;
 
 /// The service name used in probes, logs and metrics.
 pub const SERVICE: &str = "pagamentos";
 
 /// The embedded migrations, applied by `loja_runtime::db::connect` at startup.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Every way a pagamentos request can fail: only the ways every database
+/// service can.
+pub type Error = loja_runtime::Error;
 
 /// What every handler can reach: the pool, the admin token that admits
 /// listing every payment, and readiness. Nothing else.

@@ -16,6 +16,7 @@
 pub mod auth;
 pub mod config;
 pub mod db;
+pub mod error;
 pub mod health;
 pub mod healthcheck;
 pub mod json;
@@ -32,6 +33,7 @@ pub mod upstream;
 
 pub use auth::{Admin, AdminToken};
 pub use config::{CommonConfig, DatabaseConfig, DatabaseServiceConfig, LogFormat};
+pub use error::Error;
 pub use health::Readiness;
 pub use json::{Json, Query};
 pub use problem::Problem;
