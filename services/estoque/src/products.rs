@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Router, response::IntoResponse};
 use chrono::{DateTime, Utc};
+use loja_runtime::page::{self, Page};
 use loja_runtime::{Admin, Json, Query, db};
 use serde::{Deserialize, Serialize};
 
@@ -15,9 +16,6 @@ use crate::{AppState, Error};
 pub const MAX_PRICE_CENTS: i64 = 1_000_000_000;
 /// Largest quantity a single create or restock may add.
 pub const MAX_STOCK_DELTA: i64 = 1_000_000_000;
-/// Page size bounds of the listing.
-pub const MAX_PAGE: i64 = 200;
-const DEFAULT_PAGE: i64 = 50;
 
 /// The product routes.
 pub fn router() -> Router<AppState> {
@@ -118,18 +116,10 @@ pub struct ListQuery {
 impl ListQuery {
     /// The page size and the sku to continue after.
     fn validate(&self) -> Result<(i64, Option<String>), Error> {
-        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
-        check_range("limit", limit, 1, MAX_PAGE)?;
+        let limit = page::limit(self.limit)?;
         let after = self.cursor.as_deref().map(decode_cursor).transpose()?;
         Ok((limit, after))
     }
-}
-
-/// A page of products in byte order of sku.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct Page {
-    pub items: Vec<Product>,
-    pub next_cursor: Option<String>,
 }
 
 /// `sku` matches `[A-Za-z0-9._-]{1,64}`.
@@ -185,7 +175,7 @@ fn decode_cursor(cursor: &str) -> Result<String, Error> {
         .ok()
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .filter(|sku| check_sku("cursor", sku).is_ok())
-        .ok_or_else(|| Error::validation("cursor", "is not a cursor this API returned"))
+        .ok_or_else(page::bad_cursor)
 }
 
 async fn create(
@@ -220,7 +210,7 @@ async fn create(
 async fn list(
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Page>, Error> {
+) -> Result<Json<Page<Product>>, Error> {
     let (limit, after) = query.validate()?;
     const LIST_PRODUCTS: &str = concat!(
         "SELECT ",
@@ -229,8 +219,9 @@ async fn list(
          WHERE $1::text IS NULL OR sku > $1
          ORDER BY sku LIMIT $2"
     );
-    // One extra row tells whether another page follows.
-    let mut items: Vec<Product> = db::instrument(
+    // Products come in byte order of sku; one extra row tells whether
+    // another page follows.
+    let rows = db::instrument(
         LIST_PRODUCTS,
         sqlx::query_as(LIST_PRODUCTS)
             .bind(after)
@@ -238,13 +229,8 @@ async fn list(
             .fetch_all(&state.db),
     )
     .await?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|p| encode_cursor(&p.sku))
-    } else {
-        None
-    };
-    Ok(Json(Page { items, next_cursor }))
+    let page = Page::new(rows, limit, |p: &Product| encode_cursor(&p.sku));
+    Ok(Json(page))
 }
 
 async fn fetch(

@@ -7,6 +7,7 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
+use loja_runtime::page::{self, Page};
 use loja_runtime::{Admin, Json, Problem, Query, db};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -17,9 +18,6 @@ use crate::{AppState, Error};
 /// Largest charge accepted, in cents: 100 items × 1000 units × R$ 10 million,
 /// the most an order can cost.
 pub const MAX_AMOUNT_CENTS: i64 = 100_000_000_000_000;
-/// Page size bounds of the listing.
-pub const MAX_PAGE: i64 = 200;
-const DEFAULT_PAGE: i64 = 50;
 
 /// The payment routes.
 pub fn router() -> Router<AppState> {
@@ -140,30 +138,14 @@ pub struct ListQuery {
 impl ListQuery {
     /// The page size and the id to continue after.
     fn validate(&self) -> Result<(i64, Option<Uuid>), Error> {
-        let limit = self.limit.unwrap_or(DEFAULT_PAGE);
-        if !(1..=MAX_PAGE).contains(&limit) {
-            return Err(Error::validation(
-                "limit",
-                format!("must be an integer from 1 to {MAX_PAGE}"),
-            ));
-        }
+        let limit = page::limit(self.limit)?;
         let after = self
             .cursor
             .as_deref()
-            .map(|c| {
-                Uuid::try_parse(c)
-                    .map_err(|_| Error::validation("cursor", "is not a cursor this API returned"))
-            })
+            .map(|c| Uuid::try_parse(c).map_err(|_| page::bad_cursor()))
             .transpose()?;
         Ok((limit, after))
     }
-}
-
-/// A page of payments, newest first.
-#[derive(Debug, Serialize)]
-pub struct Page {
-    pub items: Vec<Payment>,
-    pub next_cursor: Option<String>,
 }
 
 /// Charges once per order. The UNIQUE order_id decides which of several
@@ -271,7 +253,7 @@ async fn list(
     admin: Result<Admin, Problem>,
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Page>, Error> {
+) -> Result<Json<Page<Payment>>, Error> {
     if query.order_id.is_none() && admin.is_err() {
         return Err(Error::Unauthorized);
     }
@@ -283,8 +265,9 @@ async fn list(
          WHERE ($1::uuid IS NULL OR order_id = $1) AND ($2::uuid IS NULL OR id < $2)
          ORDER BY id DESC LIMIT $3"
     );
-    // One extra row tells whether another page follows.
-    let mut items: Vec<Payment> = db::instrument(
+    // Payments come newest first; one extra row tells whether another page
+    // follows.
+    let rows = db::instrument(
         LIST_PAYMENTS,
         sqlx::query_as(LIST_PAYMENTS)
             .bind(query.order_id)
@@ -293,13 +276,8 @@ async fn list(
             .fetch_all(&state.db),
     )
     .await?;
-    let next_cursor = if items.len() as i64 > limit {
-        items.truncate(limit as usize);
-        items.last().map(|p| p.id.simple().to_string())
-    } else {
-        None
-    };
-    Ok(Json(Page { items, next_cursor }))
+    let page = Page::new(rows, limit, |p: &Payment| p.id.simple().to_string());
+    Ok(Json(page))
 }
 
 async fn find(state: &AppState, id: Uuid) -> Result<Payment, Error> {

@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use loja_runtime::page::{DEFAULT_LIMIT, MAX_LIMIT, Page};
 use loja_runtime::problem::PROBLEM_JSON;
 use loja_runtime::{Admin, Json, Query};
 use serde::Deserialize;
@@ -18,10 +19,6 @@ use crate::idempotency::{self, Existing};
 use crate::model::{NewOrder, Order};
 use crate::repo::{self, Cursor};
 use crate::saga;
-
-/// Default and largest page size of the listing.
-const DEFAULT_LIMIT: i64 = 50;
-const MAX_LIMIT: i64 = 200;
 
 /// The orders routes.
 pub fn router() -> Router<AppState> {
@@ -160,18 +157,16 @@ async fn list(
         })?),
     };
     let customer_id = present(query.customer_id);
-    let mut orders = repo::list(&state.db, customer_id.as_deref(), limit, after).await?;
-    let next_cursor = if orders.len() as i64 > limit {
-        orders.truncate(limit as usize);
-        orders.last().map(|o| {
-            Cursor {
-                created_at: o.created_at,
-                id: o.id,
-            }
-            .encode()
-        })
-    } else {
-        None
-    };
-    Ok(Json(json!({"items": orders, "next_cursor": next_cursor})))
+    // Orders come newest first; one extra row tells whether another page follows.
+    let rows = repo::list(&state.db, customer_id.as_deref(), limit, after).await?;
+    let page = Page::new(rows, limit, |o: &Order| {
+        Cursor {
+            created_at: o.created_at,
+            id: o.id,
+        }
+        .encode()
+    });
+    // Through a JSON value, as listed orders always went, so that their
+    // members stay in the (alphabetical) order clients have seen.
+    Ok(Json(json!(page)))
 }
