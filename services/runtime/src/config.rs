@@ -105,3 +105,45 @@ pub struct DatabaseServiceConfig {
     #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: AdminToken,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[derive(clap::Parser)]
+    struct Service {
+        #[command(flatten)]
+        base: DatabaseServiceConfig,
+    }
+
+    #[test]
+    fn a_database_service_reads_these_variables_with_these_defaults() {
+        let vars: Vec<(String, Option<String>)> = Service::command()
+            .get_arguments()
+            .map(|arg| {
+                let env = arg.get_env().expect("every setting has a variable");
+                let default = arg.get_default_values().first();
+                (
+                    env.to_string_lossy().into_owned(),
+                    default.map(|d| d.to_string_lossy().into_owned()),
+                )
+            })
+            .collect();
+        let expected = [
+            ("LISTEN_ADDR", Some("0.0.0.0:8080")),
+            ("LOG_FORMAT", Some("text")),
+            ("LOG_LEVEL", Some("info")),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", None),
+            ("SHUTDOWN_TIMEOUT_SECS", Some("20")),
+            ("DRAIN_DELAY_MS", Some("1000")),
+            ("MAX_BODY_BYTES", Some("65536")),
+            ("DATABASE_URL", None),
+            ("DB_MAX_CONNECTIONS", Some("10")),
+            ("DB_ACQUIRE_TIMEOUT_MS", Some("2000")),
+            ("ADMIN_TOKEN", None),
+        ]
+        .map(|(env, default)| (env.to_owned(), default.map(str::to_owned)));
+        assert_eq!(vars, expected);
+    }
+}
