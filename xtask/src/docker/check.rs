@@ -78,7 +78,7 @@ impl ComposeCheck {
             stand_ins::build(ws)?;
             files.push(ws.root().join("tests/compose/override.yml"));
         }
-        let scratch = scratch_dir(ws)?;
+        let scratch = super::scratch_dir(ws)?;
         let token = random_hex(24)?;
         let env_file = write_env_file(&scratch, &files[0], &token)?;
         let stack = Stack {
@@ -157,13 +157,6 @@ impl ComposeCheck {
             .collect();
         hardening::check(&ours)
     }
-}
-
-/// A private directory for the env file (and the debootstrap tree), never in git.
-pub(super) fn scratch_dir(ws: &Workspace) -> Result<PathBuf> {
-    let dir = ws.target_dir().join("compose-check");
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }
 
 /// An env file giving every secret the compose file requires a fresh random

@@ -9,3 +9,17 @@ pub mod compose;
 pub mod hardening;
 pub mod images;
 pub mod stand_ins;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+
+use crate::Workspace;
+
+/// A private folder for compose-check's env file and the debootstrap tree,
+/// in the target directory (never in git).
+fn scratch_dir(ws: &Workspace) -> Result<PathBuf> {
+    let dir = ws.target_dir().join("compose-check");
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

@@ -41,7 +41,7 @@ pub fn build(ws: &Workspace) -> Result<()> {
 }
 
 fn import_base(ws: &Workspace) -> Result<()> {
-    let tree = super::check::scratch_dir(ws)?.join("debroot");
+    let tree = super::scratch_dir(ws)?.join("debroot");
     // debootstrap refuses to finish a half-made tree from an interrupted run.
     let _ = std::fs::remove_dir_all(&tree);
     println!(
