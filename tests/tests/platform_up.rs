@@ -8,6 +8,7 @@ mod native;
 use anyhow::{Context, Result};
 use loja_tests::{card, order_body};
 use serde_json::{Value, json};
+use xtask::native::{access, trace};
 
 /// A trace id this test chooses, so it can be looked for in every log.
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -136,6 +137,55 @@ async fn a_shopping_session_through_the_gateway_of_a_platform_started_like_xtask
             "{service} did not count {endpoint}:\n{metrics}"
         );
     }
+
+    // The order's way, from the logs alone: gateway, then pedidos, then
+    // estoque (hold), pagamentos (charge) and estoque (commit), each under
+    // the request that made it; then its replay, answered by pedidos alone.
+    let (hops, events) = access::read(&platform.state.root().join("logs"))?;
+    let mine: Vec<access::Hop> = hops
+        .iter()
+        .filter(|h| h.trace_id == TRACE_ID)
+        .cloned()
+        .collect();
+    let tree = trace::render(TRACE_ID, &mine, &events);
+    let shape: Vec<String> = tree
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim_start().starts_with('·'))
+        .map(|l| {
+            let hop = l.split_once(" ms  ").map_or(l, |(_, rest)| rest);
+            let instance = hop.split_whitespace().next().unwrap_or_default();
+            format!("{}{instance}", &hop[..hop.len() - hop.trim_start().len()])
+        })
+        .collect();
+    assert_eq!(
+        shape,
+        [
+            "api-gateway-1",
+            "  pedidos-1",
+            "    estoque-1",
+            "    pagamentos-1",
+            "    estoque-1",
+            "api-gateway-1",
+            "  pedidos-1"
+        ],
+        "{tree}"
+    );
+
+    // Every call the traffic shows is one loja.toml declares, and every
+    // declared call was made.
+    let graph = access::CallGraph::of(platform.model(), &access::calls(&hops));
+    assert!(graph.undeclared.is_empty(), "{graph:?}");
+    assert!(graph.unseen.is_empty(), "{graph:?}");
+    // Held against a loja.toml without pedidos -> pagamentos, the same
+    // traffic shows that call as undeclared.
+    let mut narrower = platform.model().clone();
+    for s in &mut narrower.services {
+        s.calls
+            .retain(|c| !(s.name == "pedidos" && c == "pagamentos"));
+    }
+    let graph = access::CallGraph::of(&narrower, &access::calls(&hops));
+    assert_eq!(graph.undeclared, ["pedidos -> pagamentos"], "{graph:?}");
 
     // The order's trace id is in the log lines of all four services.
     assert_eq!(platform.instances.len(), 4);

@@ -74,7 +74,7 @@ impl<W> LineLayer<W> {
                 let mut obj = Map::new();
                 obj.insert(
                     "timestamp".into(),
-                    now.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                    now.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
                         .into(),
                 );
                 obj.insert("level".into(), meta.level().as_str().into());

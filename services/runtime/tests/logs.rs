@@ -142,8 +142,11 @@ async fn json_lines_have_the_same_fields() {
             .unwrap()
             .starts_with("GET /api/v1/things/7 200 ")
     );
+    // Microseconds: `cargo xtask trace` nests requests by their time spans.
     let ts = access["timestamp"].as_str().unwrap();
+    let fraction = ts.split_once('.').map(|(_, f)| f.trim_end_matches('Z'));
     assert!(ts.ends_with('Z') && ts.contains('T'), "{ts}");
+    assert_eq!(fraction.map(str::len), Some(6), "{ts}");
     let inner = parsed.iter().find(|v| v["message"] == "queried").unwrap();
     assert_eq!(inner["trace_id"], TRACE);
     assert_eq!(inner["rows"], 1);

@@ -1,9 +1,11 @@
 //! The platform as local processes: the commands `up`, `down`, `restart`,
-//! `status` and `logs`; how each replica is planned ([`plan`]), started,
+//! `status`, `logs` and `trace`; what their logs say about the requests
+//! served ([`access`]); how each replica is planned ([`plan`]), started,
 //! waited for and stopped ([`launcher`]); the state directory they share
 //! ([`state`]); and whole platforms started for a benchmark, a drill or a
 //! test ([`platform`]).
 
+pub mod access;
 pub mod down;
 pub mod launcher;
 pub mod logs;
@@ -12,4 +14,5 @@ pub mod platform;
 pub mod restart;
 pub mod state;
 pub mod status;
+pub mod trace;
 pub mod up;

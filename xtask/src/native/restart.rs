@@ -48,6 +48,8 @@ pub struct Replaced {
     pub ready_after: Duration,
     /// From SIGTERM to the predecessor's exit.
     pub drained_after: Duration,
+    /// When the predecessor was gone, in microseconds since the epoch.
+    pub at_us: i64,
 }
 
 impl Restart {
@@ -185,6 +187,7 @@ pub fn replace(
         new_pid: new.pid(),
         ready_after,
         drained_after: drained.elapsed(),
+        at_us: crate::util::now_us(),
     })
 }
 

@@ -2,12 +2,14 @@
 //! ([`bench`]: throughput, latency, ceilings, footprint) and `cargo xtask
 //! drill` ([`drill`]: rolling restarts and chaos under load). Both drive the
 //! platform with the same order load ([`orders`] through [`wrk`]) and judge
-//! the aftermath with the same [`invariants`].
+//! the aftermath with the same [`invariants`]; each writes a picture of the
+//! run beside its figures ([`plot`]).
 
 pub mod bench;
 pub mod drill;
 pub mod invariants;
 pub mod orders;
+pub mod plot;
 pub mod wrk;
 
 use std::process::Command;

@@ -49,6 +49,14 @@ pub fn now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Microseconds since the Unix epoch (the unit of the services' JSON log times).
+pub fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -20,7 +20,9 @@ use anyhow::{Result, bail};
 use super::orders;
 use crate::Workspace;
 use crate::dev::build::Prebuilt;
+use crate::native::access;
 use crate::native::platform::Platform;
+use crate::perf::plot::{self, Band};
 
 /// Measure order throughput, the pgbench ceiling, gateway overhead and footprint.
 #[derive(Debug, Clone, clap::Args)]
@@ -97,22 +99,46 @@ impl Bench {
                 ..Default::default()
             },
         };
+        let orders_from = crate::util::now_us();
         run.orders(&format!("bench-{unix}"))?;
+        let orders_to = crate::util::now_us();
         run.ceiling()?;
         run.reads()?;
         run.footprint(if self.smoke { 1 } else { 3 })?;
+        let (hops, _) = access::read(&run.platform.state.root().join("logs"))?;
         let Run {
             mut report,
             platform,
             ..
         } = run;
+        let gateway = platform.model().project.gateway.clone();
         drop(platform);
+        // The order run, whose rate the read path would dwarf.
+        let measured_from = orders_to - load.duration.as_micros() as i64;
+        let bands = [Band {
+            from_us: measured_from,
+            to_us: orders_to,
+            label: "measured (after the warm-up)".into(),
+        }];
+        let answers: Vec<&access::Hop> = hops.iter().filter(|h| h.service == gateway).collect();
+        let title = format!(
+            "cargo xtask bench {} ({}): orders through the gateway, {} connections",
+            report.timestamp, report.git_revision, load.connections
+        );
+        let seconds = plot::seconds(&answers, orders_from, orders_to);
+        let picture = plot::svg(&title, orders_from, &seconds, &bands, &[]);
         report.generate = Some(footprint::gen_time(ws, if self.smoke { 1 } else { 5 })?);
 
         report.evaluate();
         let path = report.write(&ws.target_dir().join("bench"))?;
+        let svg = path.with_extension("svg");
+        crate::util::fs::write_atomic(&svg, picture.as_bytes())?;
         println!("\n{}", report.table());
-        println!("bench: figures in {}", path.display());
+        println!(
+            "bench: figures in {}, picture in {}",
+            path.display(),
+            svg.display()
+        );
         if self.smoke {
             smoke_check(&report)?;
         }

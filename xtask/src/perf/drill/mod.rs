@@ -26,6 +26,7 @@ use super::{invariants, orders, wrk};
 use crate::Workspace;
 use crate::dev::build::Prebuilt;
 use crate::model::Model;
+use crate::native::access::{self, CallGraph};
 use crate::native::launcher::Launch;
 use crate::native::platform::Platform;
 use crate::native::restart;
@@ -126,6 +127,7 @@ fn drill(ws: &Workspace, options: &Options, seed: Option<u64>, prebuilt: Prebuil
         "drill: rolling restarts under load, every service {} time(s)",
         options.rounds
     );
+    let rolling_from = crate::util::now_us();
     let wrk = load("rolling")?;
     let restarts = rolling(
         platform.model(),
@@ -134,6 +136,7 @@ fn drill(ws: &Workspace, options: &Options, seed: Option<u64>, prebuilt: Prebuil
         options.rounds,
     );
     let rolling_load = wrk::finish(wrk, true)?;
+    let rolling_to = crate::util::now_us();
     let restarts = restarts?;
 
     println!("drill: chaos under load for {:?}", options.chaos);
@@ -143,8 +146,10 @@ fn drill(ws: &Workspace, options: &Options, seed: Option<u64>, prebuilt: Prebuil
             .map_or(1, |d| d.as_nanos() as u64)
     });
     let wrk = load("chaos")?;
+    let chaos_from = crate::util::now_us();
     let faults = chaos::run(&platform, options, seed);
     let chaos_load = wrk::finish(wrk, true)?;
+    let chaos_to = crate::util::now_us();
     let faults = faults?;
 
     println!("drill: waiting for the reconciler and the reservation TTL");
@@ -152,6 +157,9 @@ fn drill(ws: &Workspace, options: &Options, seed: Option<u64>, prebuilt: Prebuil
     let confirmed_answers = rolling_load.statuses.get("201").copied().unwrap_or(0)
         + chaos_load.statuses.get("201").copied().unwrap_or(0);
     let checks = invariants::check(&postgres, confirmed_answers)?;
+    let (hops, _) = access::read(&platform.state.root().join("logs"))?;
+    let calls = CallGraph::of(platform.model(), &access::calls(&hops));
+    let report_gateway = platform.model().project.gateway.clone();
     drop(platform);
 
     let report = report::Report {
@@ -160,11 +168,15 @@ fn drill(ws: &Workspace, options: &Options, seed: Option<u64>, prebuilt: Prebuil
         cores: super::cores(),
         connections: options.connections,
         rolling: report::Rolling {
+            from_us: rolling_from,
+            to_us: rolling_to,
             rounds: options.rounds,
             replaced: restarts,
             load: rolling_load,
         },
         chaos: report::Chaos {
+            from_us: chaos_from,
+            to_us: chaos_to,
             seed,
             duration_secs: options.chaos.as_secs(),
             faults,
@@ -172,10 +184,21 @@ fn drill(ws: &Workspace, options: &Options, seed: Option<u64>, prebuilt: Prebuil
         },
         settled_ms: settled.as_millis() as u64,
         invariants: checks,
+        calls,
     };
     let path = report.write(&ws.target_dir().join("drill"))?;
+    let gateway: Vec<&access::Hop> = hops
+        .iter()
+        .filter(|h| h.service == report_gateway)
+        .collect();
+    let picture = path.with_extension("svg");
+    crate::util::fs::write_atomic(&picture, report.plot(&gateway).as_bytes())?;
     println!("\n{}", report.table());
-    println!("drill: figures in {}", path.display());
+    println!(
+        "drill: figures in {}, picture in {}",
+        path.display(),
+        picture.display()
+    );
     report.verdict()
 }
 
@@ -219,6 +242,7 @@ fn rolling(
                     r.drained_after.as_millis()
                 );
                 replaced.push(report::Replacement {
+                    at_us: r.at_us,
                     round,
                     replica: r.name,
                     ready_ms: r.ready_after.as_millis() as u64,

@@ -7,6 +7,7 @@ use anyhow::{Result, bail};
 use serde::Serialize;
 
 use super::chaos::Fault;
+use crate::native::access::CallGraph;
 use crate::perf::invariants::Check;
 use crate::perf::wrk::Load;
 
@@ -21,10 +22,15 @@ pub struct Report {
     /// From the end of the load until nothing was pending or held.
     pub settled_ms: u64,
     pub invariants: Vec<Check>,
+    /// The service-to-service calls the traffic showed, against loja.toml's.
+    pub calls: CallGraph,
 }
 
 #[derive(Debug, Serialize)]
 pub struct Rolling {
+    /// When the phase began and ended, in microseconds since the epoch.
+    pub from_us: i64,
+    pub to_us: i64,
     pub rounds: u32,
     pub replaced: Vec<Replacement>,
     pub load: Load,
@@ -32,6 +38,8 @@ pub struct Rolling {
 
 #[derive(Debug, Serialize)]
 pub struct Replacement {
+    /// Microseconds since the epoch when the predecessor was gone.
+    pub at_us: i64,
     pub round: u32,
     pub replica: String,
     pub ready_ms: u64,
@@ -40,10 +48,20 @@ pub struct Replacement {
 
 #[derive(Debug, Serialize)]
 pub struct Chaos {
+    pub from_us: i64,
+    pub to_us: i64,
     pub seed: u64,
     pub duration_secs: u64,
     pub faults: Vec<Fault>,
     pub load: Load,
+}
+
+fn list(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
 }
 
 /// Requests sent, failed (anything but 201, socket errors included) and
@@ -109,6 +127,24 @@ impl Report {
             let verdict = if check.holds { "ok  " } else { "FAIL" };
             let _ = writeln!(out, "  {verdict} {}: {}", check.name, check.detail);
         }
+        let g = &self.calls;
+        let observed: Vec<String> = g
+            .observed
+            .iter()
+            .map(|(c, n)| format!("{c} ({n})"))
+            .collect();
+        let _ = writeln!(out, "calls seen in the traces: {}", observed.join(", "));
+        let verdict = if g.undeclared.is_empty() {
+            "ok  "
+        } else {
+            "FAIL"
+        };
+        let _ = writeln!(
+            out,
+            "  {verdict} every call is declared in loja.toml: undeclared {}",
+            list(&g.undeclared)
+        );
+        let _ = writeln!(out, "  note declared but never seen: {}", list(&g.unseen));
         out
     }
 
@@ -123,17 +159,66 @@ impl Report {
             .filter(|c| !c.holds)
             .map(|c| c.name.as_str())
             .collect();
-        if failed > 0 || !broken.is_empty() || self.rolling.load.requests == 0 {
+        let undeclared = &self.calls.undeclared;
+        if failed > 0
+            || !broken.is_empty()
+            || !undeclared.is_empty()
+            || self.rolling.load.requests == 0
+        {
             bail!(
-                "drill failed: {failed} failed requests during rolling restarts; broken invariants: {}",
+                "drill failed: {failed} failed requests during rolling restarts; broken invariants: {}; calls loja.toml does not declare: {}",
                 if broken.is_empty() {
                     "none".into()
                 } else {
                     broken.join("; ")
-                }
+                },
+                list(undeclared)
             );
         }
         Ok(())
+    }
+
+    /// The picture of the run: the gateway's answers over both phases,
+    /// every replacement, kill and crash marked.
+    pub fn plot(&self, gateway: &[&crate::native::access::Hop]) -> String {
+        use crate::perf::plot::{self, Band, Mark};
+        let (from, to) = (self.rolling.from_us, self.chaos.to_us);
+        let bands = [
+            Band {
+                from_us: self.rolling.from_us,
+                to_us: self.rolling.to_us,
+                label: "rolling restarts".into(),
+            },
+            Band {
+                from_us: self.chaos.from_us,
+                to_us: self.chaos.to_us,
+                label: "chaos".into(),
+            },
+        ];
+        let mut marks: Vec<Mark> = self
+            .rolling
+            .replaced
+            .iter()
+            .map(|r| Mark {
+                at_us: r.at_us,
+                label: format!("restart {}", r.replica),
+            })
+            .collect();
+        marks.extend(self.chaos.faults.iter().map(|f| Mark {
+            at_us: self.chaos.from_us + (f.at_secs * 1e6) as i64,
+            label: f.what.clone(),
+        }));
+        let title = format!(
+            "cargo xtask drill {} ({}): gateway answers, {} connections",
+            self.timestamp, self.git_revision, self.connections
+        );
+        plot::svg(
+            &title,
+            from,
+            &plot::seconds(gateway, from, to),
+            &bands,
+            &marks,
+        )
     }
 
     /// Writes the JSON into `dir` as `<timestamp>-<rev>.json`.
