@@ -151,11 +151,12 @@ impl TempCluster {
         Self::start_with(&[])
     }
 
-    /// Creates and starts the cluster with server `settings`.
+    /// Creates and starts the cluster with server `settings`. A test's
+    /// cluster skips fsync: it is thrown away, never recovered.
     pub fn start_with(settings: &[(&str, &str)]) -> Result<TempCluster> {
         let port = crate::free_port();
         let dir = std::env::temp_dir().join(format!("loja-pg-{}-{port}", std::process::id()));
-        let mut cluster = Cluster::new(dir, port);
+        let mut cluster = Cluster::new(dir, port).with_setting("fsync", "off");
         for (name, value) in settings {
             cluster = cluster.with_setting(name, value);
         }

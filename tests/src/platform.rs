@@ -186,6 +186,49 @@ impl Platform {
         Ok(sqlx::PgPool::connect(&self.pedidos.database_url).await?)
     }
 
+    /// estoque's reservation of `order_id` as its database holds it: its
+    /// status (`held`, `committed`, `released`), or `None` when estoque never
+    /// took one.
+    pub async fn reservation(&self, order_id: &str) -> Result<Option<String>> {
+        let db = sqlx::PgPool::connect(&self.estoque.database_url).await?;
+        let status =
+            sqlx::query_scalar("SELECT status FROM reservations WHERE order_id = $1::uuid")
+                .bind(order_id)
+                .fetch_optional(&db)
+                .await?;
+        db.close().await;
+        Ok(status)
+    }
+
+    /// Whether pedidos still owes `order_id` a compensation (a release or
+    /// refund it could not make yet).
+    pub async fn compensation_pending(&self, order_id: &str) -> Result<bool> {
+        let db = self.pedidos_db().await?;
+        let pending =
+            sqlx::query_scalar("SELECT compensation_pending FROM orders WHERE id = $1::uuid")
+                .bind(order_id)
+                .fetch_one(&db)
+                .await?;
+        db.close().await;
+        Ok(pending)
+    }
+
+    /// Polls `probe` every 100 ms until it holds; fails naming `what` after `within`.
+    pub async fn eventually<F, Fut>(&self, what: &str, within: Duration, mut probe: F) -> Result<()>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<bool>>,
+    {
+        let deadline = Instant::now() + within;
+        while !probe().await? {
+            if Instant::now() > deadline {
+                bail!("{what}: not within {within:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+
     /// Waits until pedidos' database shows an order at saga `step` and
     /// returns its id: how a test catches the saga at an exact point.
     pub async fn wait_for_step(&self, db: &sqlx::PgPool, step: &str) -> Result<String> {

@@ -3,6 +3,8 @@
 -- response status as one JSON line for xtask to parse.
 --
 -- Arguments (after `--`): <mode: orders|products> <run id> <catalog size>
+-- [ids file]: with a file, the id of every order answered 201 is written
+-- there, one per line, so that the invariants can check each of them.
 -- SKUs are BENCH-0001..BENCH-<n>. An order takes 1 to 3 lines, line k from
 -- the k-th third of the catalog, so lines are distinct and already in sku
 -- order, exactly like the pgbench replay (xtask/bench/order.sql).
@@ -18,6 +20,8 @@ end
 -- Per-thread state. `statuses` is global so that done() can read it
 -- through thread:get (the only way across wrk's per-thread Lua states).
 statuses = {}
+confirmed = {}
+ids_path = nil
 local mode, run, skus, third = "orders", "run", 300, 100
 local counter = 0
 
@@ -26,6 +30,7 @@ function init(args)
    run = args[2] or run
    skus = tonumber(args[3] or skus)
    third = math.floor(skus / 3)
+   ids_path = args[4]
    math.randomseed(os.time() + (tid or 0) * 7919)
 end
 
@@ -57,14 +62,32 @@ end
 
 function response(status, headers, body)
    statuses[status] = (statuses[status] or 0) + 1
+   if status == 201 and mode == "orders" then
+      -- The order's own id is the first "id" member of its JSON.
+      local id = string.match(body, '"id":"([0-9a-f%-]+)"')
+      if id then
+         table.insert(confirmed, id)
+      end
+   end
 end
 
 function done(summary, latency, requests)
    local merged = {}
+   -- done() runs in the main state, which never saw the arguments.
+   local path = threads[1] and threads[1]:get("ids_path")
+   local ids = path and assert(io.open(path, "w"))
    for _, thread in ipairs(threads) do
       for status, n in pairs(thread:get("statuses")) do
          merged[status] = (merged[status] or 0) + n
       end
+      if ids then
+         for _, id in ipairs(thread:get("confirmed")) do
+            ids:write(id, "\n")
+         end
+      end
+   end
+   if ids then
+      ids:close()
    end
    local parts = {}
    for status, n in pairs(merged) do

@@ -22,8 +22,10 @@ pub struct Platform {
     /// The checkout, with the model the platform was started from (the
     /// ports it really uses).
     pub ws: Workspace,
-    /// Base URL of the (first) gateway replica.
+    /// Base URL of the first gateway replica.
     pub gateway: String,
+    /// Base URLs of every gateway replica (loads spread over them).
+    pub gateways: Vec<String>,
     /// Every service replica (Prometheus aside).
     pub instances: Vec<Instance>,
     pub admin_token: String,
@@ -84,6 +86,7 @@ impl Platform {
         let mut platform = Platform {
             ws,
             gateway: String::new(),
+            gateways: Vec::new(),
             instances: Vec::new(),
             admin_token: String::new(),
             postgres: Some(postgres),
@@ -116,6 +119,7 @@ impl Platform {
         let mut platform = Platform {
             ws: Workspace::with_model(ws.root(), model.clone()),
             gateway: String::new(),
+            gateways: Vec::new(),
             instances: Vec::new(),
             admin_token: state.admin_token(ws.root())?.0,
             postgres: cluster
@@ -133,6 +137,7 @@ impl Platform {
             .collect();
         platform.adopt(alive)?;
         platform.gateway = url.trim_end_matches('/').to_owned();
+        platform.gateways = vec![platform.gateway.clone()];
         Ok(platform)
     }
 
@@ -143,12 +148,17 @@ impl Platform {
             .into_iter()
             .filter(|i| model.service(&i.service).is_some())
             .collect();
-        let gateway = self
+        self.gateways = self
             .instances
             .iter()
-            .find(|i| i.service == model.project.gateway)
+            .filter(|i| i.service == model.project.gateway)
+            .map(|i| format!("http://127.0.0.1:{}", i.port))
+            .collect();
+        self.gateway = self
+            .gateways
+            .first()
+            .cloned()
             .context("the gateway does not run")?;
-        self.gateway = format!("http://127.0.0.1:{}", gateway.port);
         Ok(())
     }
 

@@ -40,10 +40,10 @@ pub fn seed(gateway: &str, token: &str) -> Result<()> {
     Ok(())
 }
 
-/// One closed-loop run of orders through the gateway.
+/// One closed-loop run of orders through the gateway replicas `gateways`.
 pub fn load(
     ws: &Workspace,
-    gateway: &str,
+    gateways: &[String],
     connections: u32,
     duration: Duration,
     run_id: &str,
@@ -51,7 +51,7 @@ pub fn load(
     wrk::run(
         ws,
         &wrk::Spec {
-            url: gateway,
+            urls: gateways,
             mode: "orders",
             connections,
             duration,

@@ -49,8 +49,9 @@ pub fn run(
     postmaster: Option<u32>,
 ) -> Result<ReadPath> {
     let load = |url: &str| -> Result<(Load, BTreeMap<String, f64>)> {
+        let urls = [url.to_owned()];
         let spec = |duration| wrk::Spec {
-            url,
+            urls: &urls,
             mode: "products",
             connections,
             duration,

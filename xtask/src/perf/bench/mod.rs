@@ -174,7 +174,7 @@ impl Run<'_> {
         println!("bench: orders through the gateway");
         if !load.warmup.is_zero() {
             let warm_id = format!("{run_id}-warmup");
-            orders::load(ws, &p.gateway, load.connections, load.warmup, &warm_id)?;
+            orders::load(ws, &p.gateways, load.connections, load.warmup, &warm_id)?;
         }
         let databases: Vec<String> = p
             .model()
@@ -184,7 +184,7 @@ impl Run<'_> {
         let stats = |server: &String| dbstats::snapshot(server, &databases);
         let before = p.postgres.as_ref().map(stats).transpose()?;
         let cpu_before = cpu::snapshot(&p.instances, self.postmaster);
-        let orders = orders::load(ws, &p.gateway, load.connections, load.duration, run_id)?;
+        let orders = orders::load(ws, &p.gateways, load.connections, load.duration, run_id)?;
         let confirmed = orders.statuses.get("201").copied().unwrap_or(0);
         let cpu_after = cpu::snapshot(&p.instances, self.postmaster);
         self.report.cpu_ms_per_order = cpu::per_order(&cpu_before, &cpu_after, confirmed);

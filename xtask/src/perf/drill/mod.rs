@@ -112,7 +112,7 @@ fn drill(ws: &Workspace, options: &Options, seed: Option<u64>, prebuilt: Prebuil
         wrk::spawn(
             ws,
             &wrk::Spec {
-                url: &platform.gateway,
+                urls: &platform.gateways,
                 mode: "orders",
                 connections: options.connections,
                 // Stopped by the drill when its phase is over.
@@ -154,9 +154,13 @@ fn drill(ws: &Workspace, options: &Options, seed: Option<u64>, prebuilt: Prebuil
 
     println!("drill: waiting for the reconciler and the reservation TTL");
     let settled = invariants::settle(&postgres, Duration::from_secs(120))?;
-    let confirmed_answers = rolling_load.statuses.get("201").copied().unwrap_or(0)
-        + chaos_load.statuses.get("201").copied().unwrap_or(0);
-    let checks = invariants::check(&postgres, confirmed_answers)?;
+    let acknowledged: Vec<String> = rolling_load
+        .acknowledged
+        .iter()
+        .chain(&chaos_load.acknowledged)
+        .cloned()
+        .collect();
+    let checks = invariants::check(&invariants::snapshot(&postgres)?, &acknowledged);
     let (hops, _) = access::read(&platform.state.root().join("logs"))?;
     let calls = CallGraph::of(platform.model(), &access::calls(&hops));
     let report_gateway = platform.model().project.gateway.clone();
