@@ -391,10 +391,7 @@ mod tests {
 
         let mut s = healthy();
         s.reservations.get_mut("o1").unwrap().status = "held".into();
-        assert_eq!(
-            failing(&s),
-            [INVARIANTS[2].0, INVARIANTS[4].0, INVARIANTS[5].0]
-        );
+        assert_eq!(failing(&s), [INVARIANTS[2].0, INVARIANTS[4].0]);
 
         let mut s = healthy();
         s.unbalanced.push("A".into());
