@@ -3,6 +3,7 @@
 
 use axum::http::StatusCode;
 use loja_runtime::Problem;
+use loja_runtime::problem::Code;
 
 /// Every way an estoque request can fail.
 pub type Error = loja_runtime::Error<Refused>;
@@ -31,7 +32,7 @@ impl From<Refused> for Problem {
                 available,
             } => Problem::new(
                 StatusCode::CONFLICT,
-                "insufficient_stock",
+                Code::InsufficientStock,
                 refused.to_string(),
             )
             .with("sku", sku.clone())
@@ -39,7 +40,7 @@ impl From<Refused> for Problem {
             .with("available", available),
             Refused::UnknownSku(ref skus) => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "unknown_sku",
+                Code::UnknownSku,
                 refused.to_string(),
             )
             .with("sku", skus.first().cloned().unwrap_or_default())

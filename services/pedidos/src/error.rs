@@ -2,7 +2,7 @@
 
 use axum::response::{IntoResponse, Response};
 use loja_runtime::Problem;
-use loja_runtime::problem::from_sqlx;
+use loja_runtime::problem::{Code, from_sqlx};
 
 /// Everything a pedidos request can fail with before an order outcome exists.
 /// Order outcomes (rejected, declined, failed) are not errors: they are stored
@@ -48,12 +48,12 @@ impl From<Error> for Problem {
             Error::Conflict(detail) => Problem::conflict(detail),
             Error::KeyReused => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
+                Code::IdempotencyKeyReused,
                 err.to_string(),
             ),
             Error::KeyInFlight => Problem::new(
                 StatusCode::CONFLICT,
-                "idempotency_key_in_flight",
+                Code::IdempotencyKeyInFlight,
                 err.to_string(),
             ),
             Error::Db(e) => from_sqlx(e),

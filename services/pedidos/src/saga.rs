@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use axum::http::StatusCode;
 use loja_runtime::Problem;
+use loja_runtime::problem::Code;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -402,11 +403,11 @@ fn outcome_problem(order: &Order) -> Problem {
     let code = failure["code"].as_str().unwrap_or("upstream_unavailable");
     let detail = failure["detail"].as_str().unwrap_or_default().to_owned();
     let (status, code) = match code {
-        "insufficient_stock" => (StatusCode::CONFLICT, "insufficient_stock"),
-        "unknown_sku" => (StatusCode::UNPROCESSABLE_ENTITY, "unknown_sku"),
-        "payment_declined" => (StatusCode::PAYMENT_REQUIRED, "payment_declined"),
-        "upstream_timeout" => (StatusCode::GATEWAY_TIMEOUT, "upstream_timeout"),
-        _ => (StatusCode::SERVICE_UNAVAILABLE, "upstream_unavailable"),
+        "insufficient_stock" => (StatusCode::CONFLICT, Code::InsufficientStock),
+        "unknown_sku" => (StatusCode::UNPROCESSABLE_ENTITY, Code::UnknownSku),
+        "payment_declined" => (StatusCode::PAYMENT_REQUIRED, Code::PaymentDeclined),
+        "upstream_timeout" => (StatusCode::GATEWAY_TIMEOUT, Code::UpstreamTimeout),
+        _ => (StatusCode::SERVICE_UNAVAILABLE, Code::UpstreamUnavailable),
     };
     let mut problem = Problem::new(status, code, detail).with("order_id", order.id.to_string());
     for key in ["sku", "decline_reason"] {

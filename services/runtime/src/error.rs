@@ -74,6 +74,7 @@ impl<E: Into<Problem>> IntoResponse for Error<E> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::problem::Code;
     use axum::http::StatusCode;
 
     #[derive(Debug, thiserror::Error)]
@@ -82,7 +83,7 @@ mod tests {
 
     impl From<Teapot> for Problem {
         fn from(err: Teapot) -> Problem {
-            Problem::new(StatusCode::IM_A_TEAPOT, "teapot", err.to_string())
+            Problem::new(StatusCode::IM_A_TEAPOT, Code::Conflict, err.to_string())
         }
     }
 

@@ -6,11 +6,48 @@ use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
 use sqlx::PgPool;
+use utoipa::ToSchema;
 
 use crate::json::Json;
+use crate::openapi::Unavailable;
 use crate::problem::Problem;
+
+/// The body of `GET /health`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub status: Alive,
+    /// The service that answered, such as `api-gateway`.
+    #[schema(example = "api-gateway")]
+    pub service: &'static str,
+}
+
+/// A process that answers is alive.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Alive {
+    Ok,
+}
+
+/// The body of `GET /ready` while the replica takes traffic.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ready {
+    pub status: Prepared,
+    /// The service that answered.
+    #[schema(example = "api-gateway")]
+    pub service: &'static str,
+    /// The process that answered: during a rolling restart two share the port.
+    #[schema(example = 4242)]
+    pub pid: u32,
+}
+
+/// A replica that takes traffic is ready.
+#[derive(Debug, Clone, Copy, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Prepared {
+    Ready,
+}
 
 /// Whether this replica should receive traffic: false once shutdown began or
 /// while its database does not answer.
@@ -58,20 +95,33 @@ impl Readiness {
     }
 }
 
-/// `GET /health`: 200 while the process can serve; never looks at dependencies.
+/// Liveness: 200 while the process can serve; never looks at other services.
+#[utoipa::path(get, path = "/health", tag = "probes", operation_id = "health",
+    responses((status = 200, description = "The process can serve.", body = Health)))]
 pub async fn health(State(service): State<&'static str>) -> Response {
-    Json(json!({"status": "ok", "service": service})).into_response()
+    Json(Health {
+        status: Alive::Ok,
+        service,
+    })
+    .into_response()
 }
 
-/// `GET /ready`: 200 when the service's own dependencies answer, else 503
-/// problem. The body names the process (`pid`): during a rolling restart two
+/// Readiness: 200 when the service's own dependencies (its database) answer,
+/// else 503. The body names the process (`pid`): during a rolling restart two
 /// processes share the port, and `cargo xtask restart` waits for the new one.
+#[utoipa::path(get, path = "/ready", tag = "probes", operation_id = "ready",
+    responses(
+        (status = 200, description = "The replica takes traffic.", body = Ready),
+        (status = 503, response = Unavailable),
+    ))]
 pub async fn ready(
     State((service, readiness)): State<(&'static str, Readiness)>,
 ) -> Result<Response, Problem> {
     readiness.check().await?;
-    Ok(
-        Json(json!({"status": "ready", "service": service, "pid": std::process::id()}))
-            .into_response(),
-    )
+    Ok(Json(Ready {
+        status: Prepared::Ready,
+        service,
+        pid: std::process::id(),
+    })
+    .into_response())
 }

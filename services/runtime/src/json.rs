@@ -5,10 +5,10 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::{HeaderMap, header, request::Parts};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::problem::Problem;
+use crate::problem::{Code, Problem};
 
 /// A JSON body. Not JSON at all → 400; JSON of the wrong shape (missing or
 /// unknown field, wrong type) → 422 naming the field; wrong content type → 415.
@@ -65,6 +65,18 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
     Ok(value)
 }
 
+/// For an optional member, as `#[serde(default, deserialize_with =
+/// "loja_runtime::json::not_null")]`: absent is `None`, and `null` is
+/// refused (422) like any other wrong type, so that the OpenAPI document can
+/// describe the member as its type or absent, and mean it.
+pub fn not_null<'de, D, T>(de: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(de).map(Some)
+}
+
 /// True when the request declares a JSON media type (`application/json` or
 /// any `+json` suffix), parameters such as `charset` allowed.
 pub fn is_json(headers: &HeaderMap) -> bool {
@@ -83,7 +95,7 @@ pub fn is_json(headers: &HeaderMap) -> bool {
 pub fn unsupported_media_type() -> Problem {
     Problem::new(
         axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
+        Code::UnsupportedMediaType,
         "the body must be JSON, sent with `content-type: application/json`",
     )
 }
@@ -92,7 +104,7 @@ pub fn unsupported_media_type() -> Problem {
 pub fn payload_too_large() -> Problem {
     Problem::new(
         axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
+        Code::PayloadTooLarge,
         "the body is larger than this service accepts",
     )
 }
@@ -159,6 +171,26 @@ mod tests {
         let err = parse::<Order>(br#"{"items":[{"sku":"A","quantity":"2"}]}"#).unwrap_err();
         assert_eq!(err.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(err.detail.contains("items[0].quantity"), "{}", err.detail);
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Patch {
+        #[serde(default, deserialize_with = "not_null")]
+        name: Option<String>,
+    }
+
+    #[test]
+    fn an_optional_member_may_be_absent_but_not_null() {
+        assert_eq!(parse::<Patch>(b"{}").unwrap().name, None);
+        assert_eq!(
+            parse::<Patch>(br#"{"name":"a"}"#).unwrap().name.as_deref(),
+            Some("a")
+        );
+        let err = parse::<Patch>(br#"{"name":null}"#).unwrap_err();
+        assert_eq!(err.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(err.detail.contains("name"), "{}", err.detail);
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub mod launch;
 pub mod logfmt;
 pub mod metrics;
 pub mod observe;
+pub mod openapi;
 pub mod page;
 pub mod problem;
 pub mod server;

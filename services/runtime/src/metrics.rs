@@ -104,7 +104,12 @@ fn itoa_status(status: u16) -> [u8; 3] {
     ]
 }
 
-/// `GET /metrics`: Prometheus text format.
+/// The Prometheus text format of this process's metrics:
+/// `http_requests_total{service,method,endpoint,status}` and
+/// `http_request_duration_seconds`, labelled with route templates.
+#[utoipa::path(get, path = "/metrics", tag = "probes", operation_id = "metrics",
+    responses((status = 200, description = "Prometheus text format.", body = String,
+        content_type = "text/plain; version=0.0.4; charset=utf-8")))]
 pub async fn handler() -> Response {
     let mut response = http().render().into_response();
     response.headers_mut().insert(

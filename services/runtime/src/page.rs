@@ -3,6 +3,8 @@
 //! another page follows, and a cursor naming the last item shown.
 
 use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa::openapi::schema::Object;
 
 use crate::error::Error;
 
@@ -13,7 +15,7 @@ pub const DEFAULT_LIMIT: i64 = 50;
 pub const MAX_LIMIT: i64 = 200;
 
 /// A page of a listing, as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Page<T> {
     /// At most the requested number of items.
     pub items: Vec<T>,
@@ -51,6 +53,11 @@ pub fn limit<E>(requested: Option<i64>) -> Result<i64, Error<E>> {
             format!("must be an integer from 1 to {MAX_LIMIT}"),
         ))
     }
+}
+
+/// The schema of a `limit` query parameter: 1 to [`MAX_LIMIT`].
+pub fn limit_schema() -> Object {
+    crate::openapi::integer(1, MAX_LIMIT)
 }
 
 /// The 422 for a cursor that this API did not hand out.

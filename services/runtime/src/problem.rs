@@ -8,6 +8,106 @@ use serde_json::{Map, Value};
 /// The media type of every 4xx and 5xx body.
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
+/// The stable, machine-readable reason of a problem (its `code` member),
+/// what clients switch on. The OpenAPI document lists exactly these.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Code {
+    /// 400 (not JSON at all) or 422 (a value of the wrong shape or range).
+    ValidationFailed,
+    /// 404: no such resource, or no route for the path.
+    NotFound,
+    /// 405: the path exists, the method does not (`Allow` lists those that do).
+    MethodNotAllowed,
+    /// 409: the request contradicts the resource's current state.
+    Conflict,
+    /// 409: an order asked for more units than are available.
+    InsufficientStock,
+    /// 422: an order names a sku that is not in the catalog.
+    UnknownSku,
+    /// 402: the payment was declined.
+    PaymentDeclined,
+    /// 422: an Idempotency-Key was first used with a different body.
+    IdempotencyKeyReused,
+    /// 409: the first request with this Idempotency-Key is still running.
+    IdempotencyKeyInFlight,
+    /// 401: the operation needs the admin bearer token.
+    Unauthorized,
+    /// 413: the body is larger than the service accepts.
+    PayloadTooLarge,
+    /// 415: the body is not JSON.
+    UnsupportedMediaType,
+    /// 429: too many requests from one client (the edge's rate limit).
+    RateLimited,
+    /// 503: a dependency (database or service) is down.
+    UpstreamUnavailable,
+    /// 504: a dependency did not answer in time.
+    UpstreamTimeout,
+    /// 500: a fault of the server, logged with the trace id, never detailed.
+    Internal,
+}
+
+impl Code {
+    /// Every code, in the order the contract lists them.
+    pub const ALL: [Code; 16] = [
+        Code::ValidationFailed,
+        Code::NotFound,
+        Code::MethodNotAllowed,
+        Code::Conflict,
+        Code::InsufficientStock,
+        Code::UnknownSku,
+        Code::PaymentDeclined,
+        Code::IdempotencyKeyReused,
+        Code::IdempotencyKeyInFlight,
+        Code::Unauthorized,
+        Code::PayloadTooLarge,
+        Code::UnsupportedMediaType,
+        Code::RateLimited,
+        Code::UpstreamUnavailable,
+        Code::UpstreamTimeout,
+        Code::Internal,
+    ];
+
+    /// The wire spelling, such as `insufficient_stock`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::ValidationFailed => "validation_failed",
+            Code::NotFound => "not_found",
+            Code::MethodNotAllowed => "method_not_allowed",
+            Code::Conflict => "conflict",
+            Code::InsufficientStock => "insufficient_stock",
+            Code::UnknownSku => "unknown_sku",
+            Code::PaymentDeclined => "payment_declined",
+            Code::IdempotencyKeyReused => "idempotency_key_reused",
+            Code::IdempotencyKeyInFlight => "idempotency_key_in_flight",
+            Code::Unauthorized => "unauthorized",
+            Code::PayloadTooLarge => "payload_too_large",
+            Code::UnsupportedMediaType => "unsupported_media_type",
+            Code::RateLimited => "rate_limited",
+            Code::UpstreamUnavailable => "upstream_unavailable",
+            Code::UpstreamTimeout => "upstream_timeout",
+            Code::Internal => "internal",
+        }
+    }
+
+    /// The code spelled `s`, if it is one.
+    pub fn parse(s: &str) -> Option<Code> {
+        Code::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Code {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// An RFC 9457 problem. `code` is the stable, machine-readable reason that
 /// clients switch on; `detail` is for humans. Extra members (such as
 /// `order_id`) are flattened into the body.
@@ -19,7 +119,7 @@ pub struct Problem {
     #[serde(serialize_with = "serialize_status")]
     pub status: StatusCode,
     pub detail: String,
-    pub code: &'static str,
+    pub code: Code,
     #[serde(flatten)]
     pub extra: Map<String, Value>,
 }
@@ -30,9 +130,9 @@ fn serialize_status<S: serde::Serializer>(status: &StatusCode, s: S) -> Result<S
 
 impl Problem {
     /// A problem with the given status, stable code and human-readable detail.
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: Code, detail: impl Into<String>) -> Self {
         Problem {
-            kind: format!("/problems/{}", code.replace('_', "-")),
+            kind: format!("/problems/{}", code.as_str().replace('_', "-")),
             title: status.canonical_reason().unwrap_or("Error").to_owned(),
             status,
             detail: detail.into(),
@@ -51,7 +151,7 @@ impl Problem {
     pub fn validation(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "validation_failed",
+            Code::ValidationFailed,
             detail,
         )
     }
@@ -65,24 +165,24 @@ impl Problem {
 
     /// 400 `validation_failed`: a body that is not JSON at all.
     pub fn malformed(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::BAD_REQUEST, "validation_failed", detail)
+        Self::new(StatusCode::BAD_REQUEST, Code::ValidationFailed, detail)
     }
 
     /// 404 `not_found`.
     pub fn not_found(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::NOT_FOUND, "not_found", detail)
+        Self::new(StatusCode::NOT_FOUND, Code::NotFound, detail)
     }
 
     /// 409 `conflict`.
     pub fn conflict(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::CONFLICT, "conflict", detail)
+        Self::new(StatusCode::CONFLICT, Code::Conflict, detail)
     }
 
     /// 401 `unauthorized`.
     pub fn unauthorized() -> Self {
         Self::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            Code::Unauthorized,
             "this operation needs `Authorization: Bearer <admin token>`",
         )
     }
@@ -91,14 +191,14 @@ impl Problem {
     pub fn unavailable(detail: impl Into<String>) -> Self {
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "upstream_unavailable",
+            Code::UpstreamUnavailable,
             detail,
         )
     }
 
     /// 504 `upstream_timeout`: a dependency did not answer in time.
     pub fn timeout(detail: impl Into<String>) -> Self {
-        Self::new(StatusCode::GATEWAY_TIMEOUT, "upstream_timeout", detail)
+        Self::new(StatusCode::GATEWAY_TIMEOUT, Code::UpstreamTimeout, detail)
     }
 
     /// 500 `internal`. The cause is logged here and never sent to the client.
@@ -106,7 +206,7 @@ impl Problem {
         tracing::error!(error = %cause, "internal error");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            Code::Internal,
             "the server could not complete the request",
         )
     }
@@ -170,7 +270,7 @@ mod tests {
     fn body_has_rfc9457_members_and_extensions() {
         let p = Problem::new(
             StatusCode::CONFLICT,
-            "insufficient_stock",
+            Code::InsufficientStock,
             "CAM-001 has 1 left",
         )
         .with("order_id", "abc");
@@ -189,6 +289,15 @@ mod tests {
         assert_eq!(p.code, "validation_failed");
         assert_eq!(p.detail, "items[0].quantity: must be 1 to 1000");
         assert_eq!(p.extra["field"], "items[0].quantity");
+    }
+
+    #[test]
+    fn every_code_parses_back_from_its_wire_spelling() {
+        for code in Code::ALL {
+            assert_eq!(Code::parse(code.as_str()), Some(code));
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+        }
+        assert_eq!(Code::parse("teapot"), None);
     }
 
     #[test]

@@ -10,8 +10,9 @@ use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderValue, Method, Uri, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use axum::routing::get;
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::config::{CommonConfig, Drain};
 use crate::health::{self, Readiness};
@@ -26,13 +27,7 @@ use crate::{metrics, observe};
 /// [`DEFAULT_MAX_BODY_BYTES`](crate::config::DEFAULT_MAX_BODY_BYTES) unless
 /// the router is wrapped with [`with_body_limit`] (as [`run`] does).
 pub fn app(service: &'static str, routes: Router, readiness: Readiness) -> Router {
-    let probes = Router::new()
-        .route("/health", get(health::health).with_state(service))
-        .route(
-            "/ready",
-            get(health::ready).with_state((service, readiness.clone())),
-        )
-        .route("/metrics", get(metrics::handler));
+    let (probes, _) = probes(service, readiness.clone()).split_for_parts();
     routes
         .merge(probes)
         .fallback(not_found)
@@ -48,6 +43,29 @@ pub fn app(service: &'static str, routes: Router, readiness: Readiness) -> Route
         // The observe layer enforces the configured limit itself, so axum's
         // fixed 2 MB default must not add a second, different one.
         .layer(DefaultBodyLimit::disable())
+}
+
+/// `/health`, `/ready` and `/metrics`, documented by the same registration
+/// that routes them.
+fn probes(service: &'static str, readiness: Readiness) -> OpenApiRouter {
+    OpenApiRouter::new()
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(health::health))
+                .with_state(service),
+        )
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(health::ready))
+                .with_state((service, readiness)),
+        )
+        .routes(routes!(metrics::handler))
+}
+
+/// The OpenAPI paths of the probes every service answers: `/health`,
+/// `/ready` and `/metrics` (the gateway's are public).
+pub fn probes_openapi() -> utoipa::openapi::OpenApi {
+    probes("", Readiness::new(None)).into_openapi()
 }
 
 /// Sets the request body limit of an [`app`] router (`MAX_BODY_BYTES`):
@@ -116,7 +134,7 @@ async fn not_found(uri: Uri) -> Problem {
 async fn method_not_allowed(method: Method, uri: Uri) -> Problem {
     Problem::new(
         axum::http::StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+        crate::problem::Code::MethodNotAllowed,
         format!("{method} is not allowed on {}", uri.path()),
     )
 }
