@@ -36,9 +36,16 @@ pub struct Estoque {
 /// probes and fallbacks every service shares.
 pub fn app(state: AppState) -> Router {
     let readiness = state.readiness.clone();
+    let (public, _) = products::router().split_for_parts();
     let routes = Router::new()
-        .merge(products::router())
+        .merge(public)
         .merge(reservations::router())
         .with_state(state);
     server::app(SERVICE, routes, readiness)
+}
+
+/// The OpenAPI document of estoque's public routes, from the registration
+/// [`app`] serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    loja_runtime::openapi::document(SERVICE, products::router())
 }

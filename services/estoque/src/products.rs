@@ -3,12 +3,19 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Router, response::IntoResponse};
+use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
+use loja_runtime::openapi::{
+    self as doc, Conflict, Invalid, Malformed, NotFound, PayloadTooLarge, Unauthorized,
+    Unavailable, UnsupportedMediaType,
+};
 use loja_runtime::page::{self, Page};
 use loja_runtime::{Admin, Json, Query, db};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::Object;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::{AppState, Error};
 
@@ -17,19 +24,69 @@ pub const MAX_PRICE_CENTS: i64 = 1_000_000_000;
 /// Largest quantity a single create or restock may add.
 pub const MAX_STOCK_DELTA: i64 = 1_000_000_000;
 
-/// The product routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/products", post(create).get(list))
-        .route("/api/v1/products/{sku}", get(fetch).patch(update))
-        .route("/api/v1/products/{sku}/restock", post(restock))
+/// Longest product name, in characters.
+pub const MAX_NAME_CHARS: usize = 200;
+
+/// What a sku looks like; [`check_sku`] holds requests to it.
+pub const SKU_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
+
+/// A name that is not blank and has no control character, as
+/// [`check_name`] checks it: Rust's `char::is_control` (Unicode `Cc`) and
+/// `char::is_whitespace` (`White_Space`) spelled out, since regex flavours
+/// disagree on `\s`.
+pub const NAME_PATTERN: &str = concat!(
+    "^[^\\u0000-\\u001F\\u007F-\\u009F]*",
+    "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
+    "[^\\u0000-\\u001F\\u007F-\\u009F]*$"
+);
+
+/// A cursor this API hands out: the hex of a sku, two digits per byte.
+pub const CURSOR_PATTERN: &str =
+    "^(?:2[DEde]|3[0-9]|4[1-9A-Fa-f]|5[0-9AFaf]|6[1-9A-Fa-f]|7[0-9Aa]){1,64}$";
+
+/// The product routes, each documented by the handler it routes to.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(fetch, update))
+        .routes(routes!(restock))
+}
+
+fn sku_schema() -> Object {
+    doc::string(1, 64, Some(SKU_PATTERN))
+}
+
+fn name_schema() -> Object {
+    doc::string(1, MAX_NAME_CHARS, Some(NAME_PATTERN))
+}
+
+fn price_schema() -> Object {
+    doc::integer(0, MAX_PRICE_CENTS)
+}
+
+fn stock_schema() -> Object {
+    doc::integer(0, MAX_STOCK_DELTA)
+}
+
+fn quantity_schema() -> Object {
+    doc::integer(1, MAX_STOCK_DELTA)
+}
+
+fn cursor_schema() -> Object {
+    doc::string(2, 128, Some(CURSOR_PATTERN))
 }
 
 /// A product as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, Deserialize, sqlx::FromRow, ToSchema)]
+#[schema(example = json!({
+    "sku": "CAM-001", "name": "Camiseta", "price_cents": 4990, "stock": 10,
+    "created_at": "2026-11-29T12:00:00Z", "updated_at": "2026-11-29T12:00:00Z"
+}))]
 pub struct Product {
+    #[schema(example = "CAM-001")]
     pub sku: String,
     pub name: String,
+    /// Price in integer cents (BRL).
     pub price_cents: i64,
     /// Units that can still be sold: held reservations already subtracted.
     #[sqlx(rename = "available")]
@@ -47,13 +104,22 @@ macro_rules! columns {
 }
 
 /// Body of `POST /api/v1/products`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"sku": "CAM-001", "name": "Camiseta", "price_cents": 4990, "stock": 10}))]
 pub struct NewProduct {
+    /// Unique; `[A-Za-z0-9._-]{1,64}`.
+    #[schema(schema_with = sku_schema)]
     pub sku: String,
+    /// 1 to 200 characters, not blank, no control characters.
+    #[schema(schema_with = name_schema)]
     pub name: String,
+    /// Price in integer cents (BRL).
+    #[schema(schema_with = price_schema)]
     pub price_cents: i64,
+    /// Units received; 0 when absent.
     #[serde(default)]
+    #[schema(schema_with = stock_schema)]
     pub stock: i64,
 }
 
@@ -66,11 +132,18 @@ impl NewProduct {
     }
 }
 
-/// Body of `PATCH /api/v1/products/{sku}`.
-#[derive(Debug, Deserialize)]
+/// Body of `PATCH /api/v1/products/{sku}`: at least one member.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(min_properties = 1, example = json!({"price_cents": 3990}))]
 pub struct ProductPatch {
+    /// 1 to 200 characters, not blank, no control characters.
+    #[serde(default, deserialize_with = "loja_runtime::json::not_null")]
+    #[schema(schema_with = name_schema)]
     pub name: Option<String>,
+    /// Price in integer cents (BRL).
+    #[serde(default, deserialize_with = "loja_runtime::json::not_null")]
+    #[schema(schema_with = price_schema)]
     pub price_cents: Option<i64>,
 }
 
@@ -93,9 +166,12 @@ impl ProductPatch {
 }
 
 /// Body of `POST /api/v1/products/{sku}/restock`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"quantity": 5}))]
 pub struct Restock {
+    /// Units received, added to the stock.
+    #[schema(schema_with = quantity_schema)]
     pub quantity: i64,
 }
 
@@ -106,10 +182,15 @@ impl Restock {
 }
 
 /// Query of `GET /api/v1/products`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Page size, 1 to 200 (50 when absent).
+    #[param(schema_with = page::limit_schema)]
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(schema_with = cursor_schema)]
     pub cursor: Option<String>,
 }
 
@@ -137,7 +218,7 @@ pub fn check_sku(field: &str, sku: &str) -> Result<(), Error> {
 
 fn check_name(name: &str) -> Result<(), Error> {
     let chars = name.chars().count();
-    if !(1..=200).contains(&chars) {
+    if !(1..=MAX_NAME_CHARS).contains(&chars) {
         return Err(Error::validation("name", "must be 1 to 200 characters"));
     }
     // A blank or control-character name cannot be shown to a customer.
@@ -178,6 +259,20 @@ fn decode_cursor(cursor: &str) -> Result<String, Error> {
         .ok_or_else(page::bad_cursor)
 }
 
+/// Adds a product to the catalog.
+#[utoipa::path(post, path = "/api/v1/products", tag = "products", operation_id = "createProduct",
+    security(("adminToken" = [])),
+    request_body = NewProduct,
+    responses(
+        (status = 201, description = "The new product.", body = Product),
+        (status = 400, response = Malformed),
+        (status = 401, response = Unauthorized),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Invalid),
+        (status = 503, response = Unavailable),
+    ))]
 async fn create(
     _: Admin,
     State(state): State<AppState>,
@@ -207,6 +302,14 @@ async fn create(
     Ok((StatusCode::CREATED, Json(product)))
 }
 
+/// Lists the catalog in byte order of sku, one page at a time.
+#[utoipa::path(get, path = "/api/v1/products", tag = "products", operation_id = "listProducts",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of products.", body = Page<Product>),
+        (status = 422, response = Invalid),
+        (status = 503, response = Unavailable),
+    ))]
 async fn list(
     State(state): State<AppState>,
     Query(query): Query<ListQuery>,
@@ -233,6 +336,14 @@ async fn list(
     Ok(Json(page))
 }
 
+/// One product; `stock` is what can still be sold.
+#[utoipa::path(get, path = "/api/v1/products/{sku}", tag = "products", operation_id = "getProduct",
+    params(("sku" = String, Path, description = "The product's sku.")),
+    responses(
+        (status = 200, description = "The product.", body = Product),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    ))]
 async fn fetch(
     State(state): State<AppState>,
     Path(sku): Path<String>,
@@ -248,6 +359,21 @@ async fn fetch(
     product.map(Json).ok_or_else(|| not_found(&sku))
 }
 
+/// Renames or reprices a product.
+#[utoipa::path(patch, path = "/api/v1/products/{sku}", tag = "products", operation_id = "updateProduct",
+    security(("adminToken" = [])),
+    params(("sku" = String, Path, description = "The product's sku.")),
+    request_body = ProductPatch,
+    responses(
+        (status = 200, description = "The product as changed.", body = Product),
+        (status = 400, response = Malformed),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Invalid),
+        (status = 503, response = Unavailable),
+    ))]
 async fn update(
     _: Admin,
     State(state): State<AppState>,
@@ -274,6 +400,21 @@ async fn update(
     product.map(Json).ok_or_else(|| not_found(&sku))
 }
 
+/// Adds received units to a product's stock; concurrent restocks all count.
+#[utoipa::path(post, path = "/api/v1/products/{sku}/restock", tag = "products", operation_id = "restockProduct",
+    security(("adminToken" = [])),
+    params(("sku" = String, Path, description = "The product's sku.")),
+    request_body = Restock,
+    responses(
+        (status = 200, description = "The product with its new stock.", body = Product),
+        (status = 400, response = Malformed),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Invalid),
+        (status = 503, response = Unavailable),
+    ))]
 async fn restock(
     _: Admin,
     State(state): State<AppState>,

@@ -28,6 +28,13 @@ pub type AppState = loja_runtime::AppState;
 /// the probes and fallbacks every service shares.
 pub fn app(state: AppState) -> Router {
     let readiness = state.readiness.clone();
-    let routes = payments::router().with_state(state);
+    let (public, _) = payments::public().split_for_parts();
+    let routes = payments::internal().merge(public).with_state(state);
     server::app(SERVICE, routes, readiness)
+}
+
+/// The OpenAPI document of pagamentos' public routes, from the registration
+/// [`app`] serves.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    loja_runtime::openapi::document(SERVICE, payments::public())
 }

@@ -5,11 +5,16 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::post;
 use chrono::{DateTime, Utc};
+use loja_runtime::openapi::{self as doc, Invalid, NotFound, Unauthorized, Unavailable};
 use loja_runtime::page::{self, Page};
 use loja_runtime::{Admin, Json, Problem, Query, db};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::Object;
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::processor::{Method, Outcome, decide};
@@ -19,18 +24,31 @@ use crate::{AppState, Error};
 /// the most an order can cost.
 pub const MAX_AMOUNT_CENTS: i64 = 100_000_000_000_000;
 
-/// The payment routes.
-pub fn router() -> Router<AppState> {
+/// The charges and refunds pedidos asks for; never public.
+pub fn internal() -> Router<AppState> {
     Router::new()
         .route("/internal/payments", post(charge))
         .route("/internal/payments/{id}/refund", post(refund))
-        .route("/api/v1/payments", get(list))
-        .route("/api/v1/payments/{id}", get(fetch))
+}
+
+/// The public reads, each documented by the handler it routes to.
+pub fn public() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list))
+        .routes(routes!(fetch))
+}
+
+/// A cursor this API hands out: the simple form of the last payment's id.
+pub const CURSOR_PATTERN: &str = "^[0-9A-Fa-f]{32}$";
+
+fn cursor_schema() -> Object {
+    doc::string(32, 32, Some(CURSOR_PATTERN))
 }
 
 /// Where a payment is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = PaymentStatus)]
 pub enum Status {
     Approved,
     Declined,
@@ -61,11 +79,18 @@ impl TryFrom<String> for Status {
 }
 
 /// A payment as the API shows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
+#[schema(example = json!({
+    "id": "01938f4e-7c01-7d2a-8b4e-2f6a9c3d1e5b", "order_id": "01938f4e-7b7a-7c3e-9a51-4f0c2d8e6b1a",
+    "amount_cents": 9980, "method": "card", "status": "approved", "created_at": "2026-11-29T12:00:00Z"
+}))]
 pub struct Payment {
     pub id: Uuid,
+    /// The order it pays; an order has at most one payment.
     pub order_id: Uuid,
+    /// Integer cents (BRL).
     pub amount_cents: i64,
+    #[schema(value_type = Method)]
     pub method: String,
     #[sqlx(try_from = "String")]
     pub status: Status,
@@ -77,6 +102,7 @@ pub struct Payment {
     pub refunded_at: Option<DateTime<Utc>>,
     /// Kept to recognise a retry; never sent back.
     #[serde(skip)]
+    #[schema(ignore)]
     pub token: Option<String>,
 }
 
@@ -127,11 +153,17 @@ fn is_test_token(token: &str) -> bool {
 }
 
 /// Query of `GET /api/v1/payments`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only the payment of this order; without it, the admin token is needed.
     pub order_id: Option<Uuid>,
+    /// Page size, 1 to 200 (50 when absent).
+    #[param(schema_with = page::limit_schema)]
     pub limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(schema_with = cursor_schema)]
     pub cursor: Option<String>,
 }
 
@@ -240,6 +272,14 @@ async fn refund(
     }
 }
 
+/// One payment.
+#[utoipa::path(get, path = "/api/v1/payments/{id}", tag = "payments", operation_id = "getPayment",
+    params(("id" = String, Path, description = "The payment's id (a UUID; anything else names no payment).")),
+    responses(
+        (status = 200, description = "The payment.", body = Payment),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    ))]
 async fn fetch(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -249,6 +289,15 @@ async fn fetch(
 
 /// Lists payments, newest first. With `order_id` anyone may ask (an order has
 /// at most one payment); listing every payment needs the admin token.
+#[utoipa::path(get, path = "/api/v1/payments", tag = "payments", operation_id = "listPayments",
+    security((), ("adminToken" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of payments.", body = Page<Payment>),
+        (status = 401, response = Unauthorized),
+        (status = 422, response = Invalid),
+        (status = 503, response = Unavailable),
+    ))]
 async fn list(
     admin: Result<Admin, Problem>,
     State(state): State<AppState>,

@@ -3,9 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-/// How the customer pays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// How the customer pays: `card` (with a test token) or `pix`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = PaymentMethod)]
 pub enum Method {
     Card,
     Pix,

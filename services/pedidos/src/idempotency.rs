@@ -16,6 +16,23 @@ pub const HEADER: &str = "idempotency-key";
 /// Longest key accepted.
 pub const MAX_KEY_LEN: usize = 255;
 
+/// The `Idempotency-Key` request header, as the OpenAPI document shows it.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct KeyHeader {
+    /// 1 to 255 visible ASCII characters. The same key with the same body
+    /// answers the first response again; with another body, 422
+    /// `idempotency_key_reused`; while the first is still running, 409
+    /// `idempotency_key_in_flight`. Keys are global and kept for a day.
+    #[serde(rename = "Idempotency-Key")]
+    #[param(schema_with = key_schema)]
+    pub key: Option<String>,
+}
+
+fn key_schema() -> utoipa::openapi::schema::Object {
+    loja_runtime::openapi::string(1, MAX_KEY_LEN, Some("^[\\u0021-\\u007E]+$"))
+}
+
 const DELETE_EXPIRED_KEY: &str = "DELETE FROM idempotency_keys WHERE key = $1 \
          AND created_at < now() - make_interval(hours => $2)";
 

@@ -7,6 +7,7 @@ pub mod error;
 pub mod idempotency;
 pub mod metrics;
 pub mod model;
+pub mod openapi;
 pub mod orders;
 pub mod reconciler;
 pub mod repo;
@@ -17,6 +18,7 @@ use loja_runtime::server;
 
 pub use config::Config;
 pub use error::Error;
+pub use openapi::openapi;
 
 /// The service name used in probes, logs and metrics.
 pub const SERVICE: &str = "pedidos";
@@ -41,6 +43,7 @@ pub struct Pedidos {
 /// every service shares.
 pub fn app(state: AppState) -> Router {
     let readiness = state.readiness.clone();
-    let routes = Router::new().merge(orders::router()).with_state(state);
+    let (public, _) = orders::router().split_for_parts();
+    let routes = Router::new().merge(public).with_state(state);
     server::app(SERVICE, routes, readiness)
 }

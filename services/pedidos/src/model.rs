@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use loja_runtime::Problem;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Most items one order may carry.
@@ -13,22 +14,36 @@ pub const MAX_ITEMS: usize = 100;
 pub const MAX_QUANTITY: i64 = 1000;
 /// Longest `customer_id`, in characters.
 pub const MAX_CUSTOMER_ID: usize = 128;
+/// Longest card token, in bytes.
+pub const MAX_TOKEN_LEN: usize = 255;
 
 /// `POST /api/v1/orders` body. Unknown fields (a client-sent price, say) are
-/// rejected at every level.
-#[derive(Debug, Clone, Deserialize)]
+/// rejected at every level; prices come from the catalog.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "customer_id": "c-42",
+    "items": [{"sku": "CAM-001", "quantity": 2}],
+    "payment": {"method": "card", "token": "tok_visa"}
+}))]
 pub struct NewOrder {
+    /// 1 to 128 characters, no control characters.
+    #[schema(schema_with = crate::openapi::customer_id_schema)]
     pub customer_id: String,
+    #[schema(schema_with = crate::openapi::items_schema)]
     pub items: Vec<NewItem>,
+    #[schema(schema_with = crate::openapi::payment_schema)]
     pub payment: PaymentRequest,
 }
 
 /// One line of a new order.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewItem {
+    #[schema(schema_with = crate::openapi::sku_schema)]
     pub sku: String,
+    /// 1 to 1000 units.
+    #[schema(schema_with = crate::openapi::quantity_schema)]
     pub quantity: i64,
 }
 
@@ -37,12 +52,12 @@ pub struct NewItem {
 #[serde(deny_unknown_fields)]
 pub struct PaymentRequest {
     pub method: PaymentMethod,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "loja_runtime::json::not_null")]
     pub token: Option<String>,
 }
 
-/// The payment methods pagamentos knows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+/// How the customer pays: `card` (with a test token) or `pix`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PaymentMethod {
     Card,
@@ -119,7 +134,7 @@ impl NewOrder {
         match (self.payment.method, self.payment.token.as_deref()) {
             (PaymentMethod::Card, Some(token))
                 if token.starts_with("tok_")
-                    && token.len() <= 255
+                    && token.len() <= MAX_TOKEN_LEN
                     && token.bytes().all(|b| b.is_ascii_graphic()) => {}
             (PaymentMethod::Card, _) => {
                 return Err(invalid(
@@ -137,16 +152,19 @@ impl NewOrder {
 }
 
 /// One line of a stored order; the price is known once estoque reserved it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct OrderItem {
     pub sku: String,
     pub quantity: i64,
+    /// The catalog's price when the stock was reserved; null before.
     pub unit_price_cents: Option<i64>,
 }
 
-/// Where an order is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Where an order is in its life: `pending`, then `confirmed`, `rejected`
+/// (no stock), `payment_declined` or `failed`; `confirmed` → `cancelled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
+#[schema(as = OrderStatus)]
 pub enum Status {
     Pending,
     Confirmed,
@@ -220,36 +238,53 @@ impl Step {
 }
 
 /// The payment of an order as shown to clients.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[schema(as = OrderPayment)]
 pub struct PaymentView {
+    /// The payment's id in pagamentos (`GET /api/v1/payments/{id}`).
     pub id: String,
+    /// `approved`, `declined` or `refunded`.
     pub status: String,
     pub method: PaymentMethod,
 }
 
 /// An order as stored, and (serialized) as `GET /api/v1/orders/{id}` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "01938f4e-7b7a-7c3e-9a51-4f0c2d8e6b1a", "customer_id": "c-42", "status": "confirmed",
+    "items": [{"sku": "CAM-001", "quantity": 2, "unit_price_cents": 4990}], "total_cents": 9980,
+    "payment": {"id": "01938f4e-7c01-7d2a-8b4e-2f6a9c3d1e5b", "status": "approved", "method": "card"},
+    "created_at": "2026-11-29T12:00:00Z", "updated_at": "2026-11-29T12:00:00Z"
+}))]
 pub struct Order {
     pub id: Uuid,
     pub customer_id: String,
     pub status: Status,
     pub items: Vec<OrderItem>,
+    /// The sum of the lines in integer cents (BRL); null before the stock is reserved.
     pub total_cents: Option<i64>,
+    /// Null until a payment was asked for.
     pub payment: Option<PaymentView>,
     /// Why the order did not end confirmed: `{"code", "detail", ...}`.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub failure: Option<Value>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     #[serde(skip)]
+    #[schema(ignore)]
     pub step: Step,
     #[serde(skip)]
+    #[schema(ignore)]
     pub payment_method: PaymentMethod,
     #[serde(skip)]
+    #[schema(ignore)]
     pub payment_token: Option<String>,
     #[serde(skip)]
+    #[schema(ignore)]
     pub compensation_pending: bool,
     #[serde(skip)]
+    #[schema(ignore)]
     pub cancel_requested: bool,
 }
 

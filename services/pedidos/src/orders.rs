@@ -1,31 +1,37 @@
 //! The orders resource (`/api/v1/orders`): place, read, list and cancel.
 
-use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use loja_runtime::openapi::{
+    Conflict, Invalid, Malformed, NotFound, PayloadTooLarge, Timeout, Unauthorized, Unavailable,
+    UnsupportedMediaType,
+};
 use loja_runtime::page::{DEFAULT_LIMIT, MAX_LIMIT, Page};
 use loja_runtime::problem::PROBLEM_JSON;
 use loja_runtime::{Admin, Json, Query};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::Instrument;
+use utoipa::IntoParams;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::Error;
 use crate::idempotency::{self, Existing};
 use crate::model::{NewOrder, Order};
+use crate::openapi::PaymentDeclined;
 use crate::repo::{self, Cursor};
 use crate::saga;
 
-/// The orders routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/orders", post(create).get(list))
-        .route("/api/v1/orders/{id}", get(fetch))
-        .route("/api/v1/orders/{id}/cancel", post(cancel))
+/// The orders routes, each documented by the handler it routes to.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(create, list))
+        .routes(routes!(fetch))
+        .routes(routes!(cancel))
 }
 
 /// A JSON response with the given status; problem+json for errors, so a
@@ -40,6 +46,29 @@ fn respond(status: StatusCode, body: &Value) -> Response {
     response
 }
 
+/// Places an order: stock is reserved in the catalog (prices come from
+/// there), the payment is charged, the reservation committed. With an
+/// `Idempotency-Key`, a retry of the same body answers the first response
+/// again (with `Idempotent-Replayed: true`) and creates nothing. Problems of
+/// the order outcomes (402, 409 `insufficient_stock`, 422 `unknown_sku`,
+/// 503, 504) carry the stored order's `order_id`.
+#[utoipa::path(post, path = "/api/v1/orders", tag = "orders", operation_id = "placeOrder",
+    params(crate::idempotency::KeyHeader),
+    request_body = NewOrder,
+    responses(
+        (status = 201, description = "The order, `confirmed`.", body = Order,
+            headers(("idempotent-replayed" = String, description = "`true` on a replay of an earlier request with the same key."))),
+        (status = 200, description = "Replayed: the order was cancelled since.", body = Order),
+        (status = 202, description = "Replayed while another replica finishes the order: still `pending`.", body = Order),
+        (status = 400, response = Malformed),
+        (status = 402, response = PaymentDeclined),
+        (status = 409, response = Conflict),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, response = Invalid),
+        (status = 503, response = Unavailable),
+        (status = 504, response = Timeout),
+    ))]
 async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -100,6 +129,14 @@ fn order_id(raw: &str) -> Result<Uuid, Error> {
     Uuid::try_parse(raw).map_err(|_| Error::NotFound)
 }
 
+/// One order.
+#[utoipa::path(get, path = "/api/v1/orders/{id}", tag = "orders", operation_id = "getOrder",
+    params(("id" = String, Path, description = "The order's id (a UUID; anything else names no order).")),
+    responses(
+        (status = 200, description = "The order.", body = Order),
+        (status = 404, response = NotFound),
+        (status = 503, response = Unavailable),
+    ))]
 async fn fetch(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -111,6 +148,18 @@ async fn fetch(
         .ok_or(Error::NotFound)
 }
 
+/// Cancels a confirmed order: the stock goes back, the payment is refunded.
+/// A cancelled order is returned unchanged; a pending, rejected, declined or
+/// failed one cannot be cancelled (409).
+#[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders", operation_id = "cancelOrder",
+    params(("id" = String, Path, description = "The order's id.")),
+    responses(
+        (status = 200, description = "The order, `cancelled`.", body = Order),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 503, response = Unavailable),
+        (status = 504, response = Timeout),
+    ))]
 async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -119,12 +168,18 @@ async fn cancel(
     state.service.saga.cancel(id).await.map(Json)
 }
 
-/// Query of `GET /api/v1/orders`.
-#[derive(Debug, Deserialize)]
+/// Query of `GET /api/v1/orders`; an empty parameter counts as absent.
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Only this customer's orders.
     customer_id: Option<String>,
+    /// Page size, 1 to 200 (50 when absent or empty).
+    #[param(schema_with = crate::openapi::limit_schema)]
     limit: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[param(schema_with = crate::openapi::cursor_schema)]
     cursor: Option<String>,
 }
 
@@ -133,6 +188,16 @@ fn present(value: Option<String>) -> Option<String> {
     value.filter(|v| !v.is_empty())
 }
 
+/// Lists orders, newest first, optionally of one customer.
+#[utoipa::path(get, path = "/api/v1/orders", tag = "orders", operation_id = "listOrders",
+    security(("adminToken" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, description = "A page of orders.", body = Page<Order>),
+        (status = 401, response = Unauthorized),
+        (status = 422, response = Invalid),
+        (status = 503, response = Unavailable),
+    ))]
 async fn list(
     _: Admin,
     State(state): State<AppState>,
