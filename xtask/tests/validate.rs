@@ -7,7 +7,7 @@ use common::{copy_dir, project_root};
 
 use std::path::Path;
 
-use xtask::generate::files;
+use xtask::generate::{files, openapi};
 use xtask::{Workspace, validate};
 
 /// Renders `config` with the real templates (after `corrupt` edits them)
@@ -18,7 +18,14 @@ fn failures(config: &Path, corrupt: impl FnOnce(&Path)) -> Vec<(String, String)>
     std::fs::copy(config, root.join("loja.toml")).unwrap();
     copy_dir(&project_root().join("templates"), &root.join("templates"));
     corrupt(&root.join("templates"));
-    files::generate(&Workspace::at(root), false).unwrap();
+    // The five-service fixture's `entregas` exists only there: its document
+    // is the one a crate of that name would register.
+    let mut documents = openapi::service_documents().unwrap();
+    documents.insert(
+        "entregas".into(),
+        serde_json::from_str(include_str!("fixtures/entregas.openapi.json")).unwrap(),
+    );
+    files::generate_with(&Workspace::at(root), false, &documents).unwrap();
     validate::validate(&Workspace::at(root))
         .unwrap()
         .into_iter()

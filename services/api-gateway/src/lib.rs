@@ -4,6 +4,7 @@
 //! carries request ids and traces across.
 
 pub mod config;
+pub mod document;
 pub mod path;
 pub mod proxy;
 pub mod routes;
@@ -15,43 +16,64 @@ use axum::routing::any;
 use loja_runtime::{Readiness, server};
 
 pub use config::Config;
+pub use document::Document;
 pub use routes::RouteTable;
 
 /// The service name in logs, metrics and traces.
 pub const SERVICE: &str = "api-gateway";
 
-/// What the handler needs: the route table and the body limit.
+/// What the handlers need: the route table, the body limit and the
+/// OpenAPI document served at `/openapi.json`.
 #[derive(Clone)]
 pub struct Gateway {
     routes: Arc<RouteTable>,
     max_body_bytes: usize,
+    document: Document,
 }
 
 impl Gateway {
-    /// A gateway over `routes` accepting bodies up to `max_body_bytes`.
-    pub fn new(routes: RouteTable, max_body_bytes: usize) -> Self {
+    /// A gateway over `routes` accepting bodies up to `max_body_bytes` and
+    /// serving `document`.
+    pub fn new(routes: RouteTable, max_body_bytes: usize, document: Document) -> Self {
         Gateway {
             routes: Arc::new(routes),
             max_body_bytes,
+            document,
         }
     }
 
     /// The gateway described by `config`, upstream addresses from the environment.
-    pub fn from_config(config: &Config) -> anyhow::Result<Self> {
+    pub fn from_config(config: &Config, document: Document) -> anyhow::Result<Self> {
         let routes = RouteTable::from_env(&config.gateway_routes, config.upstream_timeout())?;
-        Ok(Self::new(routes, config.common.max_body_bytes))
+        Ok(Self::new(routes, config.common.max_body_bytes, document))
     }
 }
 
-/// The gateway's router. It has no dependencies, so `/ready` is 200 until
-/// shutdown begins.
+/// The gateway's router: its own routes (the probes and `/openapi.json`),
+/// and everything else forwarded. It has no dependencies, so `/ready` is 200
+/// until shutdown begins.
 pub fn app(gateway: Gateway, readiness: Readiness) -> Router {
+    let (own, _) = document::router().split_for_parts();
     let routes = Router::new()
         .route("/", any(proxy::forward))
         .route("/{*path}", any(proxy::forward))
-        .with_state(gateway);
+        .with_state(gateway.clone())
+        .merge(own.with_state(gateway.document));
     // The handler enforces the body limit itself, after finding the route,
     // so that a 413 is counted under the route prefix; the shared layer's
     // own check must not answer first.
     server::with_body_limit(server::app(SERVICE, routes, readiness), usize::MAX)
+}
+
+/// The OpenAPI document of the gateway's own public routes: the probes and
+/// `/openapi.json`. `cargo xtask gen` adds every route it forwards.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut api = loja_runtime::openapi::document(SERVICE, document::router());
+    api.merge(loja_runtime::openapi::document(
+        SERVICE,
+        utoipa_axum::router::OpenApiRouter::<()>::with_openapi(
+            loja_runtime::server::probes_openapi(),
+        ),
+    ));
+    api
 }

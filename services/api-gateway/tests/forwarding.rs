@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use api_gateway::{Gateway, RouteTable};
+use api_gateway::{Document, Gateway, RouteTable};
 use axum::Router;
 use axum::body::Bytes;
 use axum::http::{HeaderMap, Method, Request, StatusCode, Uri};
@@ -96,7 +96,10 @@ async fn gateway(replicas: &[&Running]) -> Running {
     })
     .unwrap();
     let readiness = Readiness::new(None);
-    let app = api_gateway::app(Gateway::new(routes, 64 * 1024), readiness.clone());
+    let app = api_gateway::app(
+        Gateway::new(routes, 64 * 1024, Document::new(&b"{}"[..])),
+        readiness.clone(),
+    );
     Running::start(app, readiness).await
 }
 

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use api_gateway::{Gateway, RouteTable, app};
+use api_gateway::{Document, Gateway, RouteTable, app};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{Request, StatusCode, header};
@@ -25,7 +25,10 @@ fn gateway(upstream: SocketAddr, timeout: Duration) -> Router {
         Ok(format!("http://{upstream}"))
     })
     .unwrap();
-    app(Gateway::new(routes, 64 * 1024), Readiness::new(None))
+    app(
+        Gateway::new(routes, 64 * 1024, Document::new(&b"{}"[..])),
+        Readiness::new(None),
+    )
 }
 
 async fn send(app: Router, req: Request<Body>) -> (StatusCode, Value) {

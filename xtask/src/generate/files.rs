@@ -6,6 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
+use super::openapi;
 use super::render::{self, Rendered};
 use crate::Workspace;
 use crate::util::fs::{walk, write_atomic};
@@ -122,6 +123,20 @@ pub fn sync(root: &Path, rendered: &Rendered, check: bool) -> Result<Drift> {
 /// writes (or, with `check`, only compares) the result under its root.
 /// A bad `loja.toml` or template fails before anything is written.
 pub fn generate(ws: &Workspace, check: bool) -> Result<Drift> {
-    let rendered = render::render(ws.model()?, &ws.templates())?;
+    generate_with(ws, check, &openapi::service_documents()?)
+}
+
+/// [`generate`] with the services' OpenAPI documents given (service name
+/// -> document): the workspace's own, or a test's for services that exist
+/// only in its `loja.toml`.
+pub fn generate_with(
+    ws: &Workspace,
+    check: bool,
+    documents: &BTreeMap<String, serde_json::Value>,
+) -> Result<Drift> {
+    let model = ws.model()?;
+    let mut rendered = render::render(model, &ws.templates())?;
+    let document = openapi::render(model, documents).context("rendering the OpenAPI document")?;
+    rendered.files.insert(openapi::PATH.into(), document);
     sync(ws.root(), &rendered, check)
 }

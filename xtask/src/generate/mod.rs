@@ -1,8 +1,10 @@
 //! `cargo xtask gen [--check]`: renders every artifact from `loja.toml`
-//! ([`render`]) and writes it, or with `--check` only compares it with the
+//! ([`render`]) and the public API's OpenAPI document from the services'
+//! code ([`openapi`]) and writes them, or with `--check` only compares it with the
 //! tree ([`files`]): the same code path, so the check never disagrees.
 
 pub mod files;
+pub mod openapi;
 pub mod render;
 
 use anyhow::{Result, bail};
