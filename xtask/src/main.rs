@@ -35,6 +35,7 @@ enum Command {
     Deploy(deploy::Deploy),
     Bench(perf::bench::Bench),
     Drill(perf::drill::Drill),
+    Fuzz(perf::fuzz::Fuzz),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
         Command::Deploy(cmd) => cmd.run(&ws),
         Command::Bench(cmd) => cmd.run(&ws),
         Command::Drill(cmd) => cmd.run(&ws),
+        Command::Fuzz(cmd) => cmd.run(&ws),
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

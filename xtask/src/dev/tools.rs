@@ -59,9 +59,12 @@ const fn apt(provides: &'static str, package: &'static str) -> Tool {
     }
 }
 
-/// Everything `validate`, `bench`, `drill`, `compose-check` and the tests run.
+/// Everything `validate`, `bench`, `drill`, `fuzz`, `compose-check` and the tests run.
 const TOOLS: &[Tool] = &[
     pip("check-jsonschema", "check-jsonschema"),
+    pip("openapi-spec-validator", "openapi-spec-validator"),
+    // The API fuzzer of `cargo xtask fuzz`.
+    pip("schemathesis", "schemathesis"),
     pip("kubernetes-validate", "kubernetes-validate"),
     pip("yamllint", "yamllint"),
     pip("zizmor", "zizmor"),

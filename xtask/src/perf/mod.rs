@@ -1,12 +1,14 @@
-//! Load and fault testing of the native platform: `cargo xtask bench`
-//! ([`bench`]: throughput, latency, ceilings, footprint) and `cargo xtask
-//! drill` ([`drill`]: rolling restarts and chaos under load). Both drive the
-//! platform with the same order load ([`orders`] through [`wrk`]) and judge
-//! the aftermath with the same [`invariants`]; each writes a picture of the
-//! run beside its figures ([`plot`]).
+//! Load, fault and contract testing of the native platform: `cargo xtask
+//! bench` ([`bench`]: throughput, latency, ceilings, footprint), `cargo xtask
+//! drill` ([`drill`]: rolling restarts and chaos under load) and `cargo xtask
+//! fuzz` ([`fuzz`]: schemathesis against the OpenAPI document). Bench and
+//! drill drive the platform with the same order load ([`orders`] through
+//! [`wrk`]) and judge the aftermath with the same [`invariants`]; each writes
+//! a picture of the run beside its figures ([`plot`]).
 
 pub mod bench;
 pub mod drill;
+pub mod fuzz;
 pub mod invariants;
 pub mod orders;
 pub mod plot;

@@ -89,6 +89,7 @@ const VALIDATORS: &[Validator] = &[
     tools::terraform_format,
     tools::terraform_parse,
     tools::yaml_syntax,
+    tools::openapi_document,
 ];
 
 fn kubernetes_cross_references(tree: &Tree) -> Outcome {

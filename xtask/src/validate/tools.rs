@@ -235,3 +235,13 @@ pub fn yaml_syntax(t: &Tree) -> Outcome {
         &[],
     )
 }
+
+pub fn openapi_document(t: &Tree) -> Outcome {
+    tool(
+        "OpenAPI document (openapi-spec-validator)",
+        "openapi-spec-validator",
+        &args(&[], &[t.generated.join("openapi.json")]),
+        t.root,
+        &[],
+    )
+}
