@@ -391,6 +391,9 @@ async fn patch_rejects_every_invalid_body(pool: PgPool) {
         (r#"{"stock":5}"#, "stock"),
         (r#"{"sku":"OTHER"}"#, "sku"),
         (r#"{"name":"ok","extra":1}"#, "extra"),
+        // The document says a string or absent: null is neither.
+        (r#"{"name":null,"price_cents":5}"#, "name"),
+        (r#"{"price_cents":null}"#, "price_cents"),
     ];
     for (body, field) in cases {
         let status = StatusCode::UNPROCESSABLE_ENTITY;

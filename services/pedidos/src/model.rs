@@ -377,6 +377,9 @@ mod tests {
         assert_eq!(field_of(order(v.clone())), "payment.token");
         v["payment"] = serde_json::json!({"method": "pix", "token": "tok_visa"});
         assert_eq!(field_of(order(v.clone())), "payment.token");
+        // The document says pix takes no token: a null one is still one.
+        v["payment"] = serde_json::json!({"method": "pix", "token": null});
+        assert_eq!(field_of(order(v.clone())), "payment.token");
         v["payment"] = serde_json::json!({"method": "boleto"});
         assert_eq!(field_of(order(v)), "payment.method");
     }
