@@ -115,10 +115,11 @@ pub struct NewProduct {
     #[schema(schema_with = name_schema)]
     pub name: String,
     /// Price in integer cents (BRL).
+    #[serde(deserialize_with = "loja_runtime::json::integer")]
     #[schema(schema_with = price_schema)]
     pub price_cents: i64,
     /// Units received; 0 when absent.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "loja_runtime::json::integer")]
     #[schema(schema_with = stock_schema)]
     pub stock: i64,
 }
@@ -142,7 +143,7 @@ pub struct ProductPatch {
     #[schema(schema_with = name_schema)]
     pub name: Option<String>,
     /// Price in integer cents (BRL).
-    #[serde(default, deserialize_with = "loja_runtime::json::not_null")]
+    #[serde(default, deserialize_with = "loja_runtime::json::integer_not_null")]
     #[schema(schema_with = price_schema)]
     pub price_cents: Option<i64>,
 }
@@ -171,6 +172,7 @@ impl ProductPatch {
 #[schema(example = json!({"quantity": 5}))]
 pub struct Restock {
     /// Units received, added to the stock.
+    #[serde(deserialize_with = "loja_runtime::json::integer")]
     #[schema(schema_with = quantity_schema)]
     pub quantity: i64,
 }

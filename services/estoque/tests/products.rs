@@ -431,6 +431,7 @@ async fn restock_rejects_every_invalid_body(pool: PgPool) {
         (r#"{"quantity":-3}"#, "quantity"),
         (r#"{"quantity":1.5}"#, "quantity"),
         (r#"{"quantity":"2"}"#, "quantity"),
+        (r#"{"quantity":2.5}"#, "quantity"),
         (r#"{"quantity":1000000001}"#, "quantity"),
         (r#"{"quantity":2,"price_cents":1}"#, "price_cents"),
     ];

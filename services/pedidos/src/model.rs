@@ -43,6 +43,7 @@ pub struct NewItem {
     #[schema(schema_with = crate::openapi::sku_schema)]
     pub sku: String,
     /// 1 to 1000 units.
+    #[serde(deserialize_with = "loja_runtime::json::integer")]
     #[schema(schema_with = crate::openapi::quantity_schema)]
     pub quantity: i64,
 }
@@ -357,6 +358,13 @@ mod tests {
         let mut v = valid();
         v["items"][0]["quantity"] = 1000.into();
         order(v).unwrap();
+        // A whole number is an integer however it is written, as JSON
+        // Schema says; a fraction is not.
+        let mut v = valid();
+        v["items"][0]["quantity"] = serde_json::json!(2.0);
+        order(v.clone()).unwrap();
+        v["items"][0]["quantity"] = serde_json::json!(1.5);
+        assert_eq!(field_of(order(v)), "items[0].quantity");
     }
 
     #[test]

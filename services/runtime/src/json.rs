@@ -77,6 +77,42 @@ where
     T::deserialize(de).map(Some)
 }
 
+/// For an integer member, as `#[serde(deserialize_with =
+/// "loja_runtime::json::integer")]`: any JSON number with no fractional part
+/// (`180`, `180.0`, `1.8e2`), as JSON Schema's `integer` admits, within
+/// `i64`; anything else is refused (422) like any other wrong type. Only
+/// whole numbers pass, so no fraction ever reaches a money path.
+pub fn integer<'de, D: Deserializer<'de>>(de: D) -> Result<i64, D::Error> {
+    struct Whole;
+    impl serde::de::Visitor<'_> for Whole {
+        type Value = i64;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an integer")
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<i64, E> {
+            Ok(v)
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<i64, E> {
+            i64::try_from(v).map_err(|_| E::custom("integer out of range"))
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<i64, E> {
+            // 2^63 is the first f64 beyond i64; every f64 this large is whole.
+            if v.fract() == 0.0 && v.abs() < 9_223_372_036_854_775_808.0 {
+                Ok(v as i64)
+            } else {
+                Err(E::invalid_type(serde::de::Unexpected::Float(v), &self))
+            }
+        }
+    }
+    de.deserialize_any(Whole)
+}
+
+/// [`integer`] for an optional member that may be absent but not null, as
+/// [`not_null`] says.
+pub fn integer_not_null<'de, D: Deserializer<'de>>(de: D) -> Result<Option<i64>, D::Error> {
+    integer(de).map(Some)
+}
+
 /// True when the request declares a JSON media type (`application/json` or
 /// any `+json` suffix), parameters such as `charset` allowed.
 pub fn is_json(headers: &HeaderMap) -> bool {
@@ -191,6 +227,35 @@ mod tests {
         let err = parse::<Patch>(br#"{"name":null}"#).unwrap_err();
         assert_eq!(err.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(err.detail.contains("name"), "{}", err.detail);
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Count {
+        #[serde(deserialize_with = "integer")]
+        n: i64,
+    }
+
+    #[test]
+    fn an_integer_is_any_whole_number_and_nothing_else() {
+        for (body, n) in [
+            (r#"{"n":180}"#, 180),
+            (r#"{"n":180.0}"#, 180),
+            (r#"{"n":-2e2}"#, -200),
+        ] {
+            assert_eq!(parse::<Count>(body.as_bytes()).unwrap().n, n, "{body}");
+        }
+        for body in [
+            r#"{"n":1.5}"#,
+            r#"{"n":"1"}"#,
+            r#"{"n":1e19}"#,
+            r#"{"n":null}"#,
+            r#"{"n":true}"#,
+        ] {
+            let err = parse::<Count>(body.as_bytes()).unwrap_err();
+            assert_eq!(err.status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+            assert!(err.detail.contains('n'), "{body}: {}", err.detail);
+        }
     }
 
     #[test]
