@@ -62,6 +62,8 @@ impl Fuzz {
         } else {
             self.max_examples
         };
+        let scratch = ws.target_dir().join("fuzz");
+        std::fs::create_dir_all(&scratch).context("creating the fuzz folder")?;
         let mut cmd = Command::new("schemathesis");
         cmd.arg("--config-file")
             .arg(ws.root().join(CONFIG))
@@ -74,7 +76,8 @@ impl Fuzz {
             .args(["--no-color"])
             .arg("--header")
             .arg(format!("Authorization: Bearer {}", platform.admin_token))
-            .current_dir(ws.root());
+            // Its cache and reports stay out of the checkout.
+            .current_dir(&scratch);
         if let Some(seed) = self.seed {
             cmd.args(["--seed", &seed.to_string()]);
         }
