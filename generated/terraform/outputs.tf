@@ -19,7 +19,12 @@ output "db_endpoint" {
   value       = aws_db_instance.postgres.endpoint
 }
 
+output "db_host" {
+  description = "The database's name in the VPC, which the manifests use."
+  value       = aws_route53_record.postgres.fqdn
+}
+
 output "db_master_secret_arn" {
-  description = "Secrets Manager secret holding the RDS master password."
+  description = "Secrets Manager secret holding the RDS master password (POSTGRES_PASSWORD of the deploy)."
   value       = aws_db_instance.postgres.master_user_secret[0].secret_arn
 }

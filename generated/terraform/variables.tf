@@ -1,68 +1,89 @@
 # Generated from loja.toml by `cargo xtask gen`; do not edit.
+# No variable has a default: every value comes from the environment's
+# variables file (environments/NAME.tfvars, rendered from loja.toml), so a run
+# without one stops instead of creating something nobody described.
+
 variable "project" {
   description = "Name used for the cluster, the VPC and every tag."
   type        = string
-  default     = "loja-veloz"
+}
+
+variable "environment" {
+  description = "The loja.toml environment this state belongs to."
+  type        = string
 }
 
 variable "region" {
   description = "AWS region."
   type        = string
-  default     = "sa-east-1"
 }
 
 variable "vpc_cidr" {
-  description = "Address range of the VPC."
+  description = "Address range of the VPC (the manifests' egress to PostgreSQL names it too)."
   type        = string
-  default     = "10.40.0.0/16"
 }
 
 variable "kubernetes_version" {
   description = "EKS control plane version."
   type        = string
-  default     = "1.30"
+}
+
+variable "cluster_endpoint_public_access_cidrs" {
+  description = "Addresses that may reach the EKS API (the deploy jobs' runners)."
+  type        = list(string)
 }
 
 variable "services" {
   description = "Services with a container image (one ECR repository each)."
   type        = list(string)
-  default = [
-    "api-gateway",
-    "estoque",
-    "pagamentos",
-    "pedidos",
-  ]
 }
 
 variable "node_instance_type" {
   description = "Instance type of the managed node group."
   type        = string
-  default     = "t3.large"
 }
 
-# Sized from loja.toml: replicas x requests of every service and PostgreSQL
-# (min 1050m CPU / 1536Mi, max 3050m CPU / 4096Mi)
-# over 1900m CPU / 7100Mi allocatable per node, plus one spare node.
+variable "node_ami_type" {
+  description = "EKS AMI of the node group, matching the architecture loja.toml gives the environment."
+  type        = string
+}
+
 variable "node_min_size" {
   description = "Nodes needed by every service at its minimum replicas."
   type        = number
-  default     = 2
 }
 
 variable "node_max_size" {
   description = "Nodes needed by every service at its maximum replicas."
   type        = number
-  default     = 3
 }
 
 variable "db_instance_class" {
   description = "RDS instance class."
   type        = string
-  default     = "db.t4g.small"
 }
 
 variable "db_storage_gib" {
   description = "RDS allocated storage in GiB."
   type        = number
-  default     = 10
+}
+
+variable "db_multi_az" {
+  description = "A standby in another zone that RDS fails over to."
+  type        = bool
+}
+
+variable "db_deletion_protection" {
+  description = "RDS refuses to delete the instance until this is turned off."
+  type        = bool
+}
+
+variable "private_zone" {
+  description = "Route 53 zone of the VPC where the database is named `postgres` (the manifests' ExternalName)."
+  type        = string
+}
+
+variable "nat_gateway_per_zone" {
+  description = "One NAT gateway per zone (production) instead of one for the VPC."
+  type        = bool
 }

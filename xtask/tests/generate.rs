@@ -18,16 +18,28 @@ fn render_file(path: &Path) -> Rendered {
     render::render(&model, &project_root().join("templates")).unwrap()
 }
 
-/// Every file, one after another, for a reviewable snapshot.
-fn flatten(rendered: &Rendered) -> String {
+/// The files of one environment (its manifests and Terraform variables),
+/// or with `None` every other file, one after another, for a reviewable
+/// snapshot.
+fn flatten(rendered: &Rendered, env: Option<&str>) -> String {
+    fn of(path: &str) -> Option<&str> {
+        ["generated/k8s/", "generated/terraform/environments/"]
+            .iter()
+            .find_map(|dir| path.strip_prefix(dir))
+            .map(|rest| rest.split(['/', '.']).next().unwrap_or(""))
+    }
     let mut out = String::new();
     for (path, text) in &rendered.files {
-        out.push_str(&format!("===== {path}\n{text}"));
+        if of(path) == env {
+            out.push_str(&format!("===== {path}\n{text}"));
+        }
     }
-    out.push_str(&format!(
-        "===== README.md (architecture section)\n{}",
-        rendered.architecture
-    ));
+    if env.is_none() {
+        out.push_str(&format!(
+            "===== README.md (architecture section)\n{}",
+            rendered.architecture
+        ));
+    }
     out
 }
 
@@ -46,16 +58,26 @@ fn generated_files_are_fresh() {
 }
 
 #[test]
-fn snapshot_of_everything_rendered_from_loja_toml() {
+fn snapshot_of_everything_rendered_from_loja_toml_but_the_environments() {
     insta::assert_snapshot!(
         "loja",
-        flatten(&render_file(&project_root().join("loja.toml")))
+        flatten(&render_file(&project_root().join("loja.toml")), None)
     );
 }
 
 #[test]
+fn snapshot_of_each_environment_rendered_from_loja_toml() {
+    let rendered = render_file(&project_root().join("loja.toml"));
+    for env in ["dev", "staging", "prod"] {
+        insta::assert_snapshot!(format!("loja-{env}"), flatten(&rendered, Some(env)));
+    }
+}
+
+#[test]
 fn snapshot_of_everything_rendered_for_five_services() {
-    insta::assert_snapshot!("five-services", flatten(&render_file(&five_services())));
+    let rendered = render_file(&five_services());
+    insta::assert_snapshot!("five-services", flatten(&rendered, None));
+    insta::assert_snapshot!("five-services-prod", flatten(&rendered, Some("prod")));
 }
 
 #[test]
@@ -68,43 +90,56 @@ fn rendering_twice_gives_the_same_bytes() {
 fn a_fifth_service_gets_every_artifact_without_template_changes() {
     let four = render_file(&project_root().join("loja.toml"));
     let five = render_file(&five_services());
-    for path in [
-        "generated/k8s/configmaps/entregas.yaml",
-        "generated/k8s/deployments/entregas.yaml",
-        "generated/k8s/services/entregas.yaml",
-        "generated/k8s/hpa/entregas.yaml",
-        "generated/k8s/pdb/entregas.yaml",
-        "generated/k8s/networkpolicies/entregas.yaml",
-        "generated/k8s/secrets/entregas.env.example",
-        "generated/docker/entregas.Dockerfile",
-    ] {
+    let mut paths = vec!["generated/docker/entregas.Dockerfile".to_string()];
+    for env in ["dev", "staging", "prod"] {
+        for file in [
+            "configmaps/entregas.yaml",
+            "deployments/entregas.yaml",
+            "services/entregas.yaml",
+            "hpa/entregas.yaml",
+            "pdb/entregas.yaml",
+            "networkpolicies/entregas.yaml",
+            "secrets/entregas.env.example",
+        ] {
+            paths.push(format!("generated/k8s/{env}/{file}"));
+        }
+    }
+    for path in &paths {
+        let path = path.as_str();
         assert!(five.files.contains_key(path), "missing {path}");
         assert!(!four.files.contains_key(path), "{path} without the service");
     }
     let file = |name: &str| five.files[name].as_str();
     assert!(file("generated/docker-compose.yml").contains("\n  entregas:\n"));
     assert!(file("generated/observability/prometheus.yml").contains("job_name: entregas"));
-    assert!(file("generated/k8s/kustomization.yaml").contains("deployments/entregas.yaml"));
+    assert!(file("generated/k8s/prod/kustomization.yaml").contains("deployments/entregas.yaml"));
     assert!(
-        file("generated/k8s/configmaps/api-gateway.yaml").contains("/api/v1/shipments=entregas")
+        file("generated/k8s/prod/configmaps/api-gateway.yaml")
+            .contains("/api/v1/shipments=entregas")
     );
     assert!(
-        file("generated/k8s/configmaps/api-gateway.yaml")
+        file("generated/k8s/prod/configmaps/api-gateway.yaml")
             .contains("ENTREGAS_URL: \"http://entregas:8080\"")
     );
     assert!(
-        file("generated/k8s/networkpolicies/pedidos.yaml")
+        file("generated/k8s/prod/networkpolicies/pedidos.yaml")
             .contains("app.kubernetes.io/name: entregas")
     );
+    // entregas calls pedidos: its egress admits it, and the job creates its login.
+    assert!(
+        file("generated/k8s/prod/networkpolicies/entregas.yaml")
+            .contains("app.kubernetes.io/name: pedidos")
+    );
+    assert!(file("generated/k8s/prod/postgres/job.yaml").contains("ENTREGAS_DB_PASSWORD"));
+    assert!(file("generated/terraform/environments/prod.tfvars").contains("\"entregas\","));
     assert!(
         file("generated/postgres/init-databases.sh")
-            .contains("CREATE DATABASE entregas OWNER entregas;")
+            .contains("SELECT 'CREATE DATABASE entregas OWNER entregas' WHERE NOT EXISTS")
     );
     assert!(file(".github/workflows/ci-cd.yml").contains("docker.io/lojaveloz/entregas:latest"));
     // `cargo xtask images` builds every service of loja.toml; the workflow scans each.
     assert!(file(".github/workflows/ci-cd.yml").contains("name: Scan entregas image"));
     assert!(file(".dockerignore").contains("release/entregas"));
-    assert!(file("generated/terraform/variables.tf").contains("\"entregas\","));
 }
 
 #[test]
@@ -168,14 +203,15 @@ fn secrets_never_appear_as_values() {
     let rendered = render_file(&project_root().join("loja.toml"));
     let compose = &rendered.files["generated/docker-compose.yml"];
     assert!(compose.contains("ADMIN_TOKEN: \"${ADMIN_TOKEN:?"));
-    let deployment = &rendered.files["generated/k8s/deployments/pedidos.yaml"];
+    let deployment = &rendered.files["generated/k8s/prod/deployments/pedidos.yaml"];
     assert!(
         deployment
             .contains("value: \"postgres://pedidos:$(PEDIDOS_DB_PASSWORD)@postgres:5432/pedidos\"")
     );
-    assert!(!rendered.files["generated/k8s/configmaps/pedidos.yaml"].contains("DATABASE_URL"));
+    assert!(!rendered.files["generated/k8s/prod/configmaps/pedidos.yaml"].contains("DATABASE_URL"));
     assert!(
-        rendered.files["generated/k8s/secrets/pedidos.env.example"].contains("\nADMIN_TOKEN=\n")
+        rendered.files["generated/k8s/prod/secrets/pedidos.env.example"]
+            .contains("\nADMIN_TOKEN=\n")
     );
 }
 
@@ -220,19 +256,19 @@ fn check_lists_every_stale_missing_and_orphaned_file_and_gen_repairs_them() {
     );
 
     std::fs::write(
-        root.join("generated/k8s/namespace.yaml"),
+        root.join("generated/k8s/dev/namespace.yaml"),
         "edited by hand\n",
     )
     .unwrap();
     std::fs::remove_file(root.join("generated/docker/pedidos.Dockerfile")).unwrap();
     std::fs::write(
-        root.join("generated/k8s/hpa/old-service.yaml"),
+        root.join("generated/k8s/dev/hpa/old-service.yaml"),
         "left over\n",
     )
     .unwrap();
     // A filled-in secret file is the user's, never an orphan.
     std::fs::write(
-        root.join("generated/k8s/secrets/pedidos.env"),
+        root.join("generated/k8s/dev/secrets/pedidos.env"),
         "ADMIN_TOKEN=x\n",
     )
     .unwrap();
@@ -241,14 +277,14 @@ fn check_lists_every_stale_missing_and_orphaned_file_and_gen_repairs_them() {
     assert_eq!(
         drift.lines(),
         vec![
-            "stale: generated/k8s/namespace.yaml",
+            "stale: generated/k8s/dev/namespace.yaml",
             "missing: generated/docker/pedidos.Dockerfile",
-            "orphaned: generated/k8s/hpa/old-service.yaml",
+            "orphaned: generated/k8s/dev/hpa/old-service.yaml",
         ]
     );
     // --check wrote nothing.
     assert_eq!(
-        std::fs::read_to_string(root.join("generated/k8s/namespace.yaml")).unwrap(),
+        std::fs::read_to_string(root.join("generated/k8s/dev/namespace.yaml")).unwrap(),
         "edited by hand\n"
     );
     files::generate(&Workspace::at(root), false).unwrap();
@@ -256,5 +292,5 @@ fn check_lists_every_stale_missing_and_orphaned_file_and_gen_repairs_them() {
         files::generate(&Workspace::at(root), true).unwrap(),
         Drift::default()
     );
-    assert!(root.join("generated/k8s/secrets/pedidos.env").exists());
+    assert!(root.join("generated/k8s/dev/secrets/pedidos.env").exists());
 }

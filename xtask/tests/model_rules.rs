@@ -330,3 +330,257 @@ fn every_problem_is_reported_at_once_in_file_order() {
     assert!(errs[0].starts_with(&at(&text, "\"ghost\"", 0)), "{errs:?}");
     assert!(errs[1].starts_with(&at(&text, "{ min = 9", 0)), "{errs:?}");
 }
+
+/// `[terraform]` for environments with a managed database, and one valid
+/// environment of each tier.
+const ENVIRONMENTS: &str = r#"
+[terraform]
+region = "sa-east-1"
+kubernetes_version = "1.30"
+node_instance_type = "t4g.large"
+node_allocatable = { cpu_millis = 1900, memory_mib = 7100 }
+db_instance_class = "db.t4g.small"
+db_multi_az = true
+db_deletion_protection = true
+vpc_cidr = "10.40.0.0/16"
+state_bucket = "shop-state"
+cluster_endpoint_public_access_cidrs = ["0.0.0.0/0"]
+
+[environments.dev]
+tier = "development"
+arch = "amd64"
+database = "in-cluster"
+
+[environments.dev.defaults]
+log_level = "debug"
+replicas = { min = 1, max = 2 }
+
+[environments.prod]
+tier = "production"
+arch = "arm64"
+image_tag = "1.4.2"
+database = "managed"
+ingress = { host = "shop.example.com", class = "nginx", controller_namespace = "ingress-nginx", tls = { cluster_issuer = "letsencrypt" } }
+terraform = {}
+
+[environments.prod.services.orders]
+replicas = { max = 9 }
+env = { FEATURE_X = "on" }
+"#;
+
+/// BASE with its `[terraform]` replaced by [`ENVIRONMENTS`], edited.
+fn environments(edit: impl Fn(String) -> String) -> String {
+    let base = &BASE[..BASE.find("[terraform]").unwrap()];
+    let services = &BASE[BASE.find("[services.gw]").unwrap()..];
+    let base = base.replace(
+        "\"http://collector:4317\"",
+        "\"http://collector.monitoring.svc.cluster.local:4317\"",
+    );
+    edit(format!("{base}{services}{ENVIRONMENTS}"))
+}
+
+#[test]
+fn an_environment_overrides_services_over_its_defaults_over_the_base() {
+    let model = Model::parse("shop.toml", &environments(|t| t)).expect("valid");
+    let dev = model.environment("dev").unwrap();
+    let prod = model.environment("prod").unwrap();
+    let orders = |env: &xtask::model::Environment| {
+        env.services
+            .iter()
+            .find(|s| s.name == "orders")
+            .unwrap()
+            .clone()
+    };
+    // dev's defaults replace both bounds and the log level of every service.
+    assert_eq!((orders(dev).replicas.min, orders(dev).replicas.max), (1, 2));
+    assert_eq!(orders(dev).log_level, "debug");
+    // prod's service table changes one bound; the other is the base's.
+    assert_eq!(
+        (orders(prod).replicas.min, orders(prod).replicas.max),
+        (2, 9)
+    );
+    assert_eq!(orders(prod).env["FEATURE_X"], "on");
+    assert_eq!(orders(prod).log_level, "info");
+    // The base model is untouched, and the environment's model carries its values.
+    assert_eq!(model.service("orders").unwrap().replicas.max, 4);
+    let in_prod = model.in_environment(prod);
+    assert_eq!(in_prod.project.tag, "1.4.2");
+    assert_eq!(in_prod.service("orders").unwrap().replicas.max, 9);
+    assert_eq!(prod.private_zone.as_deref(), Some("prod.shop.internal"));
+    assert_eq!(prod.collector.port, 4317);
+}
+
+#[test]
+fn unknown_keys_in_an_environment_are_rejected_with_their_position() {
+    let text = environments(|t| {
+        t.replace(
+            "tier = \"production\"",
+            "tier = \"production\"\nreplica = 3",
+        )
+    });
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with(&format!(
+            "{}: unknown key (found `replica`; expected one of ",
+            at(&text, "replica =", 0)
+        )),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn an_override_of_an_undeclared_service_is_rejected() {
+    let text =
+        environments(|t| t + "\n[environments.prod.services.ghost]\nlog_level = \"debug\"\n");
+    assert_eq!(
+        errors(&text),
+        vec![format!(
+            "{}: environment `prod` overrides an undeclared service (found `ghost`; one of: gw, orders)",
+            at(&text, "ghost]", 0)
+        )]
+    );
+}
+
+#[test]
+fn what_only_a_service_says_cannot_differ_between_environments() {
+    let text = environments(|t| {
+        t.replace(
+            "replicas = { max = 9 }",
+            "replicas = { max = 9 }\nroutes = [\"/api/v2/orders\"]\nport = 9090",
+        )
+    });
+    assert_eq!(
+        errors(&text),
+        vec![
+            format!(
+                "{}: `routes` cannot differ between environments ([environments.prod.services.orders]) (found `\"/api/v2/orders\"`; an environment overrides what [defaults] may set, and `env`)",
+                at(&text, "\"/api/v2/orders\"", 0)
+            ),
+            format!(
+                "{}: `port` cannot differ between environments ([environments.prod.services.orders]) (found `9090`; an environment overrides what [defaults] may set, and `env`)",
+                at_shifted(&text, "\nport = 9090", 0, "\nport = ".len())
+            ),
+        ]
+    );
+}
+
+#[test]
+fn an_override_is_checked_by_the_rules_of_a_service_at_its_own_position() {
+    let text = environments(|t| t.replace("replicas = { max = 9 }", "replicas = { max = 1 }"));
+    assert_eq!(
+        errors(&text),
+        vec![format!(
+            "{}: replicas of `orders`: min 2 > max 1 (found `{{ max = 1 }}`; 1 <= min <= max)",
+            at(&text, "{ max = 1 }", 0)
+        )]
+    );
+}
+
+#[test]
+fn latest_or_no_tag_outside_development_is_rejected() {
+    let text = environments(|t| t.replace("image_tag = \"1.4.2\"", "image_tag = \"latest\""));
+    assert_eq!(
+        errors(&text),
+        vec![format!(
+            "{}: environment `prod` would deploy the mutable image tag `latest` (found `\"latest\"`; outside development, set `image_tag` to a tag that never moves (a release or a git sha); `cargo xtask deploy --image-tag` sets the one it deploys)",
+            at(&text, "\"latest\"", 1)
+        )]
+    );
+    // Without its own tag, prod inherits [project]'s `latest`; dev may.
+    let text = environments(|t| t.replace("image_tag = \"1.4.2\"\n", ""));
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].starts_with(&format!(
+            "{}: environment `prod` would deploy the mutable image tag `latest` (inherited from [project] tag)",
+            at(&text, "\"latest\"", 0)
+        )),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn a_production_ingress_without_tls_is_rejected() {
+    let text = environments(|t| t.replace(", tls = { cluster_issuer = \"letsencrypt\" }", ""));
+    assert_eq!(
+        errors(&text),
+        vec![format!(
+            "{}: the ingress of `prod` has no TLS (found `{{ host = \"shop.example.com\", class = \"nginx\", controller_namespace = \"ingress-nginx\" }}`; outside development set `tls = {{ cluster_issuer = \"...\" }}` (cert-manager) or `tls = {{ secret = \"...\" }}`)",
+            at(&text, "{ host =", 0)
+        )]
+    );
+}
+
+#[test]
+fn staging_and_production_need_an_ingress_and_a_managed_database() {
+    let text = environments(|t| {
+        t.replace("database = \"managed\"", "database = \"in-cluster\"")
+            .replace("ingress = { host = \"shop.example.com\", class = \"nginx\", controller_namespace = \"ingress-nginx\", tls = { cluster_issuer = \"letsencrypt\" } }\n", "")
+    });
+    assert_eq!(
+        errors(&text),
+        vec![
+            format!(
+                "{}: environment `prod` has no ingress (found `prod`; outside development the entry is an Ingress with TLS, never a node port: add [environments.prod.ingress] with host, class, controller_namespace and tls)",
+                at(&text, "prod]", 0)
+            ),
+            format!(
+                "{}: environment `prod` runs its database in the cluster (found `\"in-cluster\"`; outside development the database is \"managed\" (RDS, Multi-AZ capable, with backups))",
+                at(&text, "\"in-cluster\"", 1)
+            ),
+        ]
+    );
+}
+
+#[test]
+fn nodes_of_the_wrong_architecture_are_rejected() {
+    let text = environments(|t| {
+        t.replace(
+            "terraform = {}",
+            "terraform = { node_instance_type = \"m6i.large\" }",
+        )
+    });
+    assert_eq!(
+        errors(&text),
+        vec![format!(
+            "{}: the nodes of `prod` are arm64 but `m6i.large` is an x86 instance type (found `\"m6i.large\"`; a Graviton type (t4g, m7g, c7g...), or change `arch`)",
+            at(&text, "\"m6i.large\"", 0)
+        )]
+    );
+}
+
+#[test]
+fn a_production_database_is_multi_az_and_protected_from_deletion() {
+    let text = environments(|t| t.replace("terraform = {}", "terraform = { db_multi_az = false }"));
+    assert_eq!(
+        errors(&text),
+        vec![format!(
+            "{}: the production database of `prod` has `db_multi_az = false` (found `false`; a production database is Multi-AZ and protected from deletion: `true`)",
+            at_shifted(&text, "db_multi_az = false", 0, "db_multi_az = ".len())
+        )]
+    );
+}
+
+#[test]
+fn a_managed_database_needs_the_terraform_and_a_collector_in_the_cluster() {
+    let text = environments(|t| {
+        t.replace(
+            "terraform = {}\n",
+            "observability = { kubernetes_otlp_endpoint = \"https://otlp.example.com:443\" }\n",
+        )
+    });
+    assert_eq!(
+        errors(&text),
+        vec![
+            format!(
+                "{}: the managed database of `prod` has no Terraform to create it (found `\"managed\"`; add [environments.prod.terraform] (it may be empty: [terraform] gives every value))",
+                at(&text, "\"managed\"", 0)
+            ),
+            format!(
+                "{}: the OTLP endpoint is not a Service in the cluster (found `\"https://otlp.example.com:443\"`; http://NAME.NAMESPACE.svc.cluster.local:PORT (egress is allowed to that namespace and port only))",
+                at(&text, "\"https://otlp", 0)
+            ),
+        ]
+    );
+}

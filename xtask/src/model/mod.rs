@@ -3,6 +3,8 @@
 
 mod diagnostics;
 mod env;
+mod environments;
+mod layer;
 mod raw;
 mod resolve;
 mod service;
@@ -25,7 +27,8 @@ pub struct Model {
     pub postgres: Postgres,
     pub observability: Observability,
     pub ci: Ci,
-    pub terraform: Terraform,
+    /// `[environments.NAME]`, sorted by name: where the platform is deployed.
+    pub environments: Vec<Environment>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -144,6 +147,8 @@ pub struct Ci {
     pub rust_toolchain: String,
 }
 
+/// The Terraform variables of one environment: `[terraform]` with that
+/// environment's overrides applied.
 #[derive(Debug, Clone, Serialize)]
 pub struct Terraform {
     pub region: String,
@@ -151,6 +156,91 @@ pub struct Terraform {
     pub node_instance_type: String,
     pub node_allocatable: Resources,
     pub db_instance_class: String,
+    pub db_multi_az: bool,
+    pub db_deletion_protection: bool,
+    pub vpc_cidr: String,
+    /// The S3 bucket holding every environment's state, one key each.
+    pub state_bucket: String,
+    /// Who may reach the EKS API endpoint (the CD runners among them).
+    pub cluster_endpoint_public_access_cidrs: Vec<String>,
+}
+
+/// What an environment is for; decides which rules apply to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// A local or throwaway cluster: mutable tags, NodePort, in-cluster database.
+    Development,
+    Staging,
+    Production,
+}
+
+/// The CPU architecture of an environment's nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    Amd64,
+    Arm64,
+}
+
+/// Where an environment's PostgreSQL runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DatabaseKind {
+    /// A StatefulSet in the namespace; the logins are created on first start.
+    InCluster,
+    /// The RDS instance of the environment's Terraform, reached through an
+    /// ExternalName Service; a Job creates the logins on every deploy.
+    Managed,
+}
+
+/// The public entry of an environment reached by host name.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ingress {
+    pub host: String,
+    pub class: String,
+    pub controller_namespace: String,
+    pub tls: Option<Tls>,
+}
+
+/// An ingress certificate: the Secret holding it, and the cert-manager
+/// ClusterIssuer that fills that Secret (none: the Secret is created by hand).
+#[derive(Debug, Clone, Serialize)]
+pub struct Tls {
+    pub secret: String,
+    pub cluster_issuer: Option<String>,
+}
+
+/// The OTLP collector pods send traces to, as the egress policies need it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Collector {
+    pub namespace: String,
+    pub port: u16,
+}
+
+/// One `[environments.NAME]`: the services with that environment's
+/// overrides applied, and what only an environment says.
+#[derive(Debug, Clone, Serialize)]
+pub struct Environment {
+    pub name: String,
+    pub tier: Tier,
+    pub arch: Arch,
+    /// The tag the manifests name; `deploy --image-tag` replaces it.
+    pub image_tag: String,
+    pub database: DatabaseKind,
+    /// None: the gateway's node port is the entry (development only).
+    pub ingress: Option<Ingress>,
+    /// `[observability]` with this environment's endpoints.
+    pub observability: Observability,
+    pub collector: Collector,
+    /// Sorted by name, like [`Model::services`].
+    pub services: Vec<Service>,
+    /// None: the cluster is not provisioned by the generated Terraform.
+    pub terraform: Option<Terraform>,
+    /// The Route 53 zone of the environment's VPC (`NAME.PROJECT.internal`)
+    /// where the Terraform names the managed database `postgres`; with
+    /// Terraform only.
+    pub private_zone: Option<String>,
 }
 
 impl Model {
@@ -192,5 +282,24 @@ impl Model {
     /// Services that own a database, sorted by name.
     pub fn database_services(&self) -> impl Iterator<Item = &Service> {
         self.services.iter().filter(|s| s.database)
+    }
+
+    /// The environment called `name`, if declared.
+    pub fn environment(&self, name: &str) -> Option<&Environment> {
+        self.environments.iter().find(|e| e.name == name)
+    }
+
+    /// The platform as it runs in `env`: this model with the environment's
+    /// services, observability endpoints and image tag in place of the base
+    /// ones (and `environments` holding only `env`), so that everything
+    /// computed from a model (the environment of each service, the checks of
+    /// `validate`) holds for that environment.
+    pub fn in_environment(&self, env: &Environment) -> Model {
+        let mut model = self.clone();
+        model.services = env.services.clone();
+        model.observability = env.observability.clone();
+        model.project.tag = env.image_tag.clone();
+        model.environments = vec![env.clone()];
+        model
     }
 }

@@ -19,6 +19,10 @@ pub struct RawConfig {
     pub observability: RawObservability,
     pub ci: RawCi,
     pub terraform: RawTerraform,
+    /// `[environments.NAME]`: where the platform is deployed, each with its
+    /// own overrides (see [`RawEnvironment`]).
+    #[serde(default)]
+    pub environments: BTreeMap<Spanned<String>, RawEnvironment>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -29,18 +33,18 @@ pub struct RawProject {
     pub gateway: Spanned<String>,
     pub registry: String,
     pub image_prefix: Spanned<String>,
-    pub tag: String,
+    pub tag: Spanned<String>,
 }
 
 /// One `[services.NAME]` table, or `[defaults]`: the settings every service
 /// inherits from `[defaults]` and may override, then what only a service can
 /// say about itself (which `[defaults]` may not set).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawService {
     pub port: Option<Spanned<u16>>,
     pub log_format: Option<Spanned<String>>,
-    pub log_level: Option<String>,
+    pub log_level: Option<Spanned<String>>,
     pub max_body_bytes: Option<u64>,
     pub shutdown_timeout_secs: Option<Spanned<u32>>,
     pub drain_delay_ms: Option<Spanned<u32>>,
@@ -122,7 +126,7 @@ pub struct RawObservability {
     pub prometheus_port: Spanned<u16>,
     pub scrape_interval_secs: u32,
     pub monitoring_namespace: Spanned<String>,
-    pub kubernetes_otlp_endpoint: String,
+    pub kubernetes_otlp_endpoint: Spanned<String>,
     pub alerts: RawAlerts,
 }
 
@@ -143,17 +147,72 @@ pub struct RawCi {
     pub rust_toolchain: String,
 }
 
-#[derive(Debug, Deserialize)]
+/// `[terraform]`, the values every environment's Terraform inherits, and
+/// `[environments.NAME.terraform]`, which may override any of them: every
+/// key is optional here and the model reports one that neither gives.
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawTerraform {
-    pub region: String,
-    pub kubernetes_version: String,
-    pub node_instance_type: String,
-    pub node_allocatable: RawAllocatable,
-    pub db_instance_class: String,
+    pub region: Option<Spanned<String>>,
+    pub kubernetes_version: Option<Spanned<String>>,
+    pub node_instance_type: Option<Spanned<String>>,
+    pub node_allocatable: Option<RawAllocatable>,
+    pub db_instance_class: Option<Spanned<String>>,
+    pub db_multi_az: Option<Spanned<bool>>,
+    pub db_deletion_protection: Option<Spanned<bool>>,
+    pub vpc_cidr: Option<Spanned<String>>,
+    pub state_bucket: Option<Spanned<String>>,
+    pub cluster_endpoint_public_access_cidrs: Option<Spanned<Vec<String>>>,
 }
 
+/// One `[environments.NAME]` table: what differs from the base file where
+/// the platform runs as NAME. `defaults` and `services.NAME` have the shape
+/// of `[defaults]` and override it, and the services' own tables, there.
 #[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEnvironment {
+    pub tier: Spanned<String>,
+    pub arch: Spanned<String>,
+    pub image_tag: Option<Spanned<String>>,
+    pub database: Spanned<String>,
+    pub ingress: Option<Spanned<RawIngress>>,
+    pub observability: Option<RawEnvObservability>,
+    pub terraform: Option<Spanned<RawTerraform>>,
+    #[serde(default)]
+    pub defaults: RawService,
+    #[serde(default)]
+    pub services: BTreeMap<Spanned<String>, RawService>,
+}
+
+/// The public entry of an environment reached through a host name.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIngress {
+    pub host: Spanned<String>,
+    pub class: Spanned<String>,
+    /// Where the ingress controller's pods run: the only namespace the
+    /// gateway's NetworkPolicy admits.
+    pub controller_namespace: Spanned<String>,
+    pub tls: Option<RawTls>,
+}
+
+/// The certificate of an ingress: issued by a cert-manager issuer, or a
+/// Secret created beforehand.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub cluster_issuer: Option<Spanned<String>>,
+    pub secret: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEnvObservability {
+    pub monitoring_namespace: Option<Spanned<String>>,
+    pub kubernetes_otlp_endpoint: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAllocatable {
     pub cpu_millis: u32,

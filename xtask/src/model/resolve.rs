@@ -9,6 +9,7 @@ use toml::Spanned;
 
 use super::diagnostics::{Diagnostics, Reporter};
 use super::env::MANAGED;
+use super::environments;
 use super::raw::{RawConfig, RawService};
 use super::service::{self, percent};
 use super::*;
@@ -64,11 +65,13 @@ fn resolve(raw: &RawConfig, rep: &mut Reporter) -> Model {
         services.push(s);
     }
     link_calls(&mut services, &declared);
-    model(raw, services, rep)
+    let mut model = model(raw, services, rep);
+    model.environments = environments::resolve(raw, &model.observability, &declared, rep);
+    model
 }
 
 /// RFC 1123 label: what Kubernetes accepts as a Service or namespace name.
-fn is_dns_label(name: &str) -> bool {
+pub(super) fn is_dns_label(name: &str) -> bool {
     let bytes = name.as_bytes();
     !name.is_empty()
         && name.len() <= 63
@@ -81,7 +84,7 @@ fn is_dns_label(name: &str) -> bool {
 
 const DNS_ALLOWED: &str = "a lowercase RFC 1123 label: a-z, 0-9 and '-', at most 63 characters, starting and ending alphanumeric";
 
-fn check_name(rep: &mut Reporter, name: &Spanned<String>, what: &str) {
+pub(super) fn check_name(rep: &mut Reporter, name: &Spanned<String>, what: &str) {
     if !is_dns_label(name.get_ref()) {
         rep.error(name.span(), &format!("invalid {what}"), DNS_ALLOWED);
     }
@@ -125,7 +128,7 @@ fn check_defaults_are_inheritable(d: &RawService, rep: &mut Reporter) {
     }
 }
 
-fn one_of(declared: &BTreeSet<&str>) -> String {
+pub(super) fn one_of(declared: &BTreeSet<&str>) -> String {
     format!(
         "one of: {}",
         declared.iter().cloned().collect::<Vec<_>>().join(", ")
@@ -291,7 +294,7 @@ fn check_calls(
 }
 
 /// `env` adds UPPER_SNAKE_CASE variables, never one the generator sets.
-fn check_env(svc: &RawService, rep: &mut Reporter) {
+pub(super) fn check_env(svc: &RawService, rep: &mut Reporter) {
     for key in svc.env.keys() {
         let k = key.get_ref();
         let well_formed = k.starts_with(|c: char| c.is_ascii_uppercase())
@@ -316,7 +319,7 @@ fn check_env(svc: &RawService, rep: &mut Reporter) {
 /// The gateway forwards every route, so it calls every route owner; each
 /// service learns who calls it. Calls to undeclared services (already
 /// reported) are dropped.
-fn link_calls(services: &mut [Service], declared: &BTreeSet<&str>) {
+pub(super) fn link_calls(services: &mut [Service], declared: &BTreeSet<&str>) {
     let owners: BTreeSet<String> = services
         .iter()
         .filter(|s| !s.routes.is_empty())
@@ -350,12 +353,7 @@ fn link_calls(services: &mut [Service], declared: &BTreeSet<&str>) {
 
 /// The model of the tables that need no resolving beyond their own values.
 fn model(raw: &RawConfig, services: Vec<Service>, rep: &mut Reporter) -> Model {
-    let (p, pg, obs, t) = (
-        &raw.project,
-        &raw.postgres,
-        &raw.observability,
-        &raw.terraform,
-    );
+    let (p, pg, obs) = (&raw.project, &raw.postgres, &raw.observability);
     let resources = |r: &raw::RawAllocatable| Resources {
         cpu_millis: r.cpu_millis,
         memory_mib: r.memory_mib,
@@ -372,7 +370,7 @@ fn model(raw: &RawConfig, services: Vec<Service>, rep: &mut Reporter) -> Model {
             gateway: p.gateway.get_ref().clone(),
             registry: p.registry.clone(),
             image_prefix: p.image_prefix.get_ref().clone(),
-            tag: p.tag.clone(),
+            tag: p.tag.get_ref().clone(),
         },
         services,
         postgres: Postgres {
@@ -390,7 +388,7 @@ fn model(raw: &RawConfig, services: Vec<Service>, rep: &mut Reporter) -> Model {
             prometheus_port: *obs.prometheus_port.get_ref(),
             scrape_interval_secs: obs.scrape_interval_secs,
             monitoring_namespace: obs.monitoring_namespace.get_ref().clone(),
-            kubernetes_otlp_endpoint: obs.kubernetes_otlp_endpoint.clone(),
+            kubernetes_otlp_endpoint: obs.kubernetes_otlp_endpoint.get_ref().clone(),
             alerts: Alerts {
                 error_rate_percent: error_rate,
                 p99_latency_ms: obs.alerts.p99_latency_ms,
@@ -403,12 +401,6 @@ fn model(raw: &RawConfig, services: Vec<Service>, rep: &mut Reporter) -> Model {
             token_secret: raw.ci.token_secret.clone(),
             rust_toolchain: raw.ci.rust_toolchain.clone(),
         },
-        terraform: Terraform {
-            region: t.region.clone(),
-            kubernetes_version: t.kubernetes_version.clone(),
-            node_instance_type: t.node_instance_type.clone(),
-            node_allocatable: resources(&t.node_allocatable),
-            db_instance_class: t.db_instance_class.clone(),
-        },
+        environments: Vec::new(),
     }
 }

@@ -56,8 +56,8 @@ pub(super) fn resolve(
         log_format: s.log_format(rep),
         log_level: s.required(
             rep,
-            &svc.log_level,
-            &d.log_level,
+            &svc.log_level.clone().map(Spanned::into_inner),
+            &d.log_level.clone().map(Spanned::into_inner),
             "log_level",
             String::new(),
         ),

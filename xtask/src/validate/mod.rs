@@ -1,9 +1,14 @@
 //! `cargo xtask validate`: runs every generated artifact through its real
-//! validator ([`tools`]), plus the cross-object checks no schema does
-//! ([`k8s`]). Each validator is a named function of the tree; the runner
-//! prints one line each, and any failure fails the whole.
+//! validator ([`tools`], [`checkov`]), plus the cross-object checks no schema
+//! does ([`k8s`]); each environment's manifests are built with kustomize and
+//! what would be applied goes through them ([`environments`]). Each validator
+//! is a named function of the tree; the runner prints one line each, and any
+//! failure fails the whole.
 
-mod k8s;
+mod checkov;
+mod environments;
+pub mod k8s;
+mod migrations;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -56,52 +61,58 @@ pub struct Tree<'a> {
     pub root: &'a Path,
     pub model: &'a Model,
     pub generated: PathBuf,
-    pub k8s: PathBuf,
     pub compose: PathBuf,
     pub workflow: PathBuf,
     pub scratch: PathBuf,
 }
 
-impl Tree<'_> {
-    /// Every Kubernetes manifest (kustomization.yaml is not an object).
-    fn manifests(&self) -> Vec<PathBuf> {
-        crate::util::fs::files_ending(&self.k8s, &[".yaml"])
-            .into_iter()
-            .filter(|p| !p.ends_with("kustomization.yaml"))
-            .collect()
-    }
-}
-
 type Validator = fn(&Tree) -> Outcome;
 
-/// Every validator, in the order they run.
-const VALIDATORS: &[Validator] = &[
-    tools::compose_schema,
-    tools::compose_config,
-    tools::kubernetes_schema,
-    tools::kustomize,
-    kubernetes_cross_references,
-    tools::prometheus_config,
-    tools::prometheus_rules,
-    tools::workflow_schema,
-    tools::workflow_audit,
-    tools::dockerfiles,
-    tools::terraform_format,
-    tools::terraform_parse,
-    tools::yaml_syntax,
-    tools::openapi_document,
+/// Every validator of the whole tree with its group, in the order they run;
+/// then those of each environment ([`environments::validate`]: groups
+/// `kubernetes` and `checkov`), environment by environment.
+const VALIDATORS: &[(&str, Validator)] = &[
+    ("compose", tools::compose_schema),
+    ("compose", tools::compose_config),
+    ("prometheus", tools::prometheus_config),
+    ("prometheus", tools::prometheus_rules),
+    ("workflow", tools::workflow_schema),
+    ("workflow", tools::workflow_audit),
+    ("docker", tools::dockerfiles),
+    ("terraform", tools::terraform_format),
+    ("terraform", tools::terraform_parse),
+    ("checkov", checkov::skips_are_documented),
+    ("migrations", migrations::expand_before_contract),
+    ("yaml", tools::yaml_syntax),
+    ("openapi", tools::openapi_document),
 ];
 
-fn kubernetes_cross_references(tree: &Tree) -> Outcome {
-    Outcome::of(
-        "kubernetes cross-references (selectors, ports, targets, policies, rollout and drain timing)",
-        k8s::check(tree.model, &tree.manifests()),
-    )
+/// The groups of validators a run includes.
+#[derive(Debug, Clone, Copy)]
+pub enum Groups<'a> {
+    /// Every validator: what `cargo xtask validate` runs.
+    All,
+    /// Only these groups (tests that break one artifact check its validators).
+    Only(&'a [&'a str]),
+}
+
+impl Groups<'_> {
+    pub fn has(&self, group: &str) -> bool {
+        match self {
+            Groups::All => true,
+            Groups::Only(groups) => groups.contains(&group),
+        }
+    }
 }
 
 /// Runs every validator on the workspace's tree (`loja.toml`, `generated/`
 /// and `.github/`).
 pub fn validate(ws: &Workspace) -> Result<Vec<Outcome>> {
+    validate_groups(ws, Groups::All)
+}
+
+/// Runs the validators of `groups` on the workspace's tree.
+pub fn validate_groups(ws: &Workspace, groups: Groups) -> Result<Vec<Outcome>> {
     // Unique per call: tests validate several trees in one process at once.
     static RUNS: AtomicUsize = AtomicUsize::new(0);
     let scratch = std::env::temp_dir().join(format!(
@@ -115,13 +126,19 @@ pub fn validate(ws: &Workspace) -> Result<Vec<Outcome>> {
     let tree = Tree {
         root,
         model: ws.model()?,
-        k8s: generated.join("k8s"),
         compose: generated.join("docker-compose.yml"),
         workflow: root.join(".github/workflows/ci-cd.yml"),
         generated,
         scratch: scratch.clone(),
     };
-    let outcomes = VALIDATORS.iter().map(|v| v(&tree)).collect();
+    let mut outcomes: Vec<Outcome> = VALIDATORS
+        .iter()
+        .filter(|(group, _)| groups.has(group))
+        .map(|(_, v)| v(&tree))
+        .collect();
+    for env in &tree.model.environments {
+        outcomes.extend(environments::validate(&tree, env, groups));
+    }
     let _ = std::fs::remove_dir_all(&scratch);
     Ok(outcomes)
 }

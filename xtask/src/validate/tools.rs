@@ -11,7 +11,7 @@ use crate::util::fs::files_ending;
 
 /// Runs `program` with `args` in `cwd` (plus `env`) and turns its exit
 /// status into an outcome named `name`.
-fn tool(
+pub(super) fn tool(
     name: &str,
     program: &str,
     args: &[String],
@@ -42,7 +42,7 @@ fn tool(
 }
 
 /// Owned arguments: fixed ones, then paths.
-fn args(fixed: &[&str], paths: &[PathBuf]) -> Vec<String> {
+pub(super) fn args(fixed: &[&str], paths: &[PathBuf]) -> Vec<String> {
     fixed
         .iter()
         .map(|s| s.to_string())
@@ -89,35 +89,62 @@ pub fn compose_config(t: &Tree) -> Outcome {
     )
 }
 
-pub fn kubernetes_schema(t: &Tree) -> Outcome {
+/// `kubernetes-validate --strict` on one environment's built manifests.
+pub fn kubernetes_schema(t: &Tree, env: &str, built: &Path) -> Outcome {
     tool(
-        "kubernetes manifests (kubernetes-validate --strict 1.30.0)",
+        &format!("kubernetes manifests of {env}, as built (kubernetes-validate --strict 1.30.0)"),
         "kubernetes-validate",
-        &args(&["--strict", "--quiet", "-k", "1.30.0"], &t.manifests()),
+        &args(
+            &["--strict", "--quiet", "-k", "1.30.0"],
+            &[built.to_path_buf()],
+        ),
         t.root,
         &[],
     )
 }
 
-/// `kubectl kustomize` on a copy of `generated/k8s` whose secret files are
-/// filled from the examples, as a user would before applying.
-pub fn kustomize(t: &Tree) -> Outcome {
-    let name = "kubectl kustomize";
-    let copy = t.scratch.join("k8s");
-    if let Err(e) = copy_with_dummy_secrets(&t.k8s, &copy) {
+/// `kubectl kustomize` on a copy of an environment's folder whose secret
+/// files are filled from the examples, as a user would before applying;
+/// the output (what `kubectl apply -k` would send) is written to `built`.
+pub fn kustomize(t: &Tree, env: &str, dir: &Path, built: &Path) -> Outcome {
+    let name = format!("kubectl kustomize generated/k8s/{env}");
+    let copy = t.scratch.join("k8s").join(env);
+    if let Err(e) = copy_with_dummy_secrets(dir, &copy) {
         return Outcome {
-            name: name.into(),
+            name,
             ok: false,
             detail: format!("{e:#}"),
         };
     }
-    tool(
-        name,
-        "kubectl",
-        &args(&["kustomize"], &[copy]),
-        &t.scratch,
-        &[],
-    )
+    let out = Command::new("kubectl")
+        .arg("kustomize")
+        .arg(&copy)
+        .current_dir(&t.scratch)
+        .output();
+    match out {
+        Ok(out) if out.status.success() => match std::fs::write(built, &out.stdout) {
+            Ok(()) => Outcome {
+                name,
+                ok: true,
+                detail: String::new(),
+            },
+            Err(e) => Outcome {
+                name,
+                ok: false,
+                detail: format!("writing {}: {e}", built.display()),
+            },
+        },
+        Ok(out) => Outcome {
+            name,
+            ok: false,
+            detail: String::from_utf8_lossy(&out.stderr).into_owned(),
+        },
+        Err(e) => Outcome {
+            name,
+            ok: false,
+            detail: format!("cannot run kubectl ({e}); install it from its vendor"),
+        },
+    }
 }
 
 fn copy_with_dummy_secrets(k8s: &Path, copy: &Path) -> Result<()> {
@@ -210,6 +237,7 @@ pub fn terraform_format(t: &Tree) -> Outcome {
     )
 }
 
+/// `.tf` and `.tfvars`: the module and every environment's variables.
 pub fn terraform_parse(t: &Tree) -> Outcome {
     const PARSE: &str = "import sys, hcl2\nfor f in sys.argv[1:]:\n    with open(f) as fh:\n        hcl2.load(fh)\n";
     tool(
@@ -217,7 +245,7 @@ pub fn terraform_parse(t: &Tree) -> Outcome {
         "python3",
         &args(
             &["-c", PARSE],
-            &files_ending(&t.generated.join("terraform"), &[".tf"]),
+            &files_ending(&t.generated.join("terraform"), &[".tf", ".tfvars"]),
         ),
         t.root,
         &[],

@@ -5,22 +5,24 @@
 //! period, rollouts never take a replica away before its replacement is
 //! ready, and what loja.toml says about each service (rollout, replicas,
 //! preStop sleep, grace period, drain settings, callers admitted by its
-//! NetworkPolicy) is what the manifests say.
+//! NetworkPolicy) is what the manifests say; and, per environment, what the
+//! environment promises (see [`environment`]).
 
 mod deployments;
+mod environment;
 mod selectors;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::Path;
 
 use anyhow::{Context, Result};
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::model::Model;
 
 /// One parsed manifest.
 pub(super) struct Object {
-    pub file: String,
     pub kind: String,
     pub name: String,
     pub doc: Value,
@@ -61,11 +63,25 @@ const CHECKS: &[(&str, Check)] = &[
         "network policies",
         selectors::policies_admit_declared_callers,
     ),
+    (
+        "egress policies",
+        environment::egress_follows_the_call_graph,
+    ),
+    (
+        "pod security",
+        environment::pods_meet_the_restricted_profile,
+    ),
+    ("public entry", environment::the_entry_is_loja_tomls),
+    ("pinned images", environment::images_are_pinned),
 ];
 
-/// Returns every problem found (empty when all holds).
-pub fn check(model: &Model, manifests: &[PathBuf]) -> Result<Vec<String>> {
-    let manifests = Manifests::load(manifests)?;
+/// Returns every problem found in `built`, the objects of one environment
+/// as `kubectl kustomize` outputs them, against `model`, that environment's
+/// model (empty when all holds).
+pub fn check(model: &Model, built: &Path) -> Result<Vec<String>> {
+    let text =
+        std::fs::read_to_string(built).with_context(|| format!("reading {}", built.display()))?;
+    let manifests = Manifests::parse(&text)?;
     Ok(CHECKS
         .iter()
         .flat_map(|(name, check)| {
@@ -77,19 +93,15 @@ pub fn check(model: &Model, manifests: &[PathBuf]) -> Result<Vec<String>> {
 }
 
 impl Manifests {
-    fn load(paths: &[PathBuf]) -> Result<Manifests> {
+    /// The objects of a multi-document YAML stream.
+    pub fn parse(text: &str) -> Result<Manifests> {
         let mut objects = Vec::new();
-        for path in paths {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let doc: Value = serde_yaml_ng::from_str(&text)
-                .with_context(|| format!("parsing {}", path.display()))?;
+        for document in serde_yaml_ng::Deserializer::from_str(text) {
+            let doc = Value::deserialize(document).context("parsing the built manifests")?;
+            if doc.is_null() {
+                continue;
+            }
             objects.push(Object {
-                file: path
-                    .file_name()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned(),
                 kind: str_at(&doc, "/kind").to_string(),
                 name: str_at(&doc, "/metadata/name").to_string(),
                 doc,

@@ -33,7 +33,11 @@ pub fn workloads_select_their_pods(m: &Manifests, _: &Model) -> Vec<String> {
 pub fn services_target_container_ports(m: &Manifests, _: &Model) -> Vec<String> {
     let workloads = m.workloads();
     let mut problems = Vec::new();
-    for s in m.of("Service") {
+    // An ExternalName Service names a server outside the cluster: no pods.
+    for s in m
+        .of("Service")
+        .filter(|s| str_at(&s.doc, "/spec/type") != "ExternalName")
+    {
         let selector = labels(&s.doc, "/spec/selector");
         let targets: Vec<_> = workloads
             .iter()
@@ -148,8 +152,8 @@ pub fn policies_admit_declared_callers(m: &Manifests, model: &Model) -> Vec<Stri
         let declared: BTreeSet<String> = svc.callers.iter().cloned().collect();
         if admitted != declared {
             problems.push(format!(
-                "NetworkPolicy {} ({}): admits {admitted:?} but loja.toml declares callers {declared:?}",
-                policy.name, policy.file
+                "NetworkPolicy {}: admits {admitted:?} but loja.toml declares callers {declared:?}",
+                policy.name
             ));
         }
     }
