@@ -251,12 +251,10 @@ pub fn diff(before: &Objects, after: &Objects) -> Vec<Change> {
     changes
 }
 
-/// The name that identifies an entry of a list, when every entry has one.
+/// The name that identifies an entry of a list (containers, ports, env,
+/// volumes...), when every entry has one.
 fn entry_name(v: &Value) -> Option<String> {
-    ["name", "containerPort", "port", "key"]
-        .iter()
-        .find_map(|k| v.get(*k))
-        .map(|n| n.as_str().map_or_else(|| n.to_string(), String::from))
+    v.get("name").and_then(Value::as_str).map(String::from)
 }
 
 fn named(list: &[Value]) -> Option<BTreeMap<String, &Value>> {
