@@ -294,3 +294,45 @@ fn check_lists_every_stale_missing_and_orphaned_file_and_gen_repairs_them() {
     );
     assert!(root.join("generated/k8s/dev/secrets/pedidos.env").exists());
 }
+
+#[test]
+fn the_workflow_deploys_each_commit_on_main_to_staging_then_prod() {
+    let rendered = render_file(&project_root().join("loja.toml"));
+    let workflow: serde_json::Value =
+        serde_yaml_ng::from_str(&rendered.files[".github/workflows/ci-cd.yml"]).unwrap();
+    let jobs = &workflow["jobs"];
+    let staging = &jobs["deploy-staging"];
+    let prod = &jobs["deploy-prod"];
+    assert_eq!(staging["needs"], serde_json::json!(["images", "compose"]));
+    assert_eq!(prod["needs"], serde_json::json!(["deploy-staging"]));
+    assert_eq!(staging["environment"]["name"], "staging");
+    assert_eq!(prod["environment"]["name"], "prod");
+    assert!(jobs.get("deploy-dev").is_none());
+    for (job, env) in [(staging, "staging"), (prod, "prod")] {
+        assert_eq!(
+            job["if"],
+            "github.event_name == 'push' && github.ref == 'refs/heads/main'"
+        );
+        let steps = job["steps"].as_array().unwrap();
+        let run: Vec<&str> = steps.iter().filter_map(|s| s["run"].as_str()).collect();
+        assert!(
+            run.contains(
+                &format!("cargo xtask deploy --env {env} --image-tag \"$GITHUB_SHA\"").as_str()
+            ),
+            "{run:#?}"
+        );
+        let deploy = steps
+            .iter()
+            .find(|s| {
+                s["run"]
+                    .as_str()
+                    .is_some_and(|r| r.starts_with("cargo xtask deploy"))
+            })
+            .unwrap();
+        assert_eq!(deploy["env"]["KUBECONFIG"], "${{ runner.temp }}/kubeconfig");
+        assert_eq!(
+            deploy["env"]["PEDIDOS_DB_PASSWORD"],
+            "${{ secrets.PEDIDOS_DB_PASSWORD }}"
+        );
+    }
+}
