@@ -36,6 +36,8 @@ enum Source {
     /// A PyPI package in its own virtualenv ([`venv_dir`]): checkov pins
     /// old versions of libraries the other tools need newer.
     Venv,
+    /// A Rust target's standard library, installed with `rustup target add`.
+    Rustup,
 }
 
 /// A program and the package that provides it.
@@ -83,6 +85,14 @@ pub fn checkov() -> PathBuf {
     }
 }
 
+const fn rustup(target: &'static str) -> Tool {
+    Tool {
+        provides: target,
+        package: target,
+        source: Source::Rustup,
+    }
+}
+
 const fn apt(provides: &'static str, package: &'static str) -> Tool {
     Tool {
         provides,
@@ -109,12 +119,34 @@ const TOOLS: &[Tool] = &[
     apt("wrk", "wrk"),
     // The Debian base of the compose-check stand-ins.
     apt("debootstrap", "debootstrap"),
+    // The arm64 images: the binaries cross-built statically against
+    // Debian's arm64 glibc, and run under emulation by `arm64-check`.
+    rustup("aarch64-unknown-linux-gnu"),
+    apt("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu"),
+    apt(
+        "file:/usr/aarch64-linux-gnu/lib/libc.a",
+        "libc6-dev-arm64-cross",
+    ),
+    apt("qemu-aarch64-static", "qemu-user-static"),
 ];
 
 impl Tool {
     fn installed(&self) -> bool {
         if self.source == Source::Venv {
             return venv_dir().join("bin").join(self.provides).is_file();
+        }
+        if self.source == Source::Rustup {
+            return Command::new("rustup")
+                .args(["target", "list", "--installed"])
+                .output()
+                .is_ok_and(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .any(|l| l == self.provides)
+                });
+        }
+        if let Some(file) = self.provides.strip_prefix("file:") {
+            return std::path::Path::new(file).is_file();
         }
         match self.provides.strip_prefix("python:") {
             Some(module) => Command::new("python3")
@@ -145,11 +177,14 @@ pub fn ensure() -> Result<()> {
             "tools: [{}/{}] installing {} ({} package {})",
             n + 1,
             missing.len(),
-            tool.provides.trim_start_matches("python:"),
+            tool.provides
+                .trim_start_matches("python:")
+                .trim_start_matches("file:"),
             match tool.source {
                 Source::Pip => "PyPI",
                 Source::Apt => "Debian",
                 Source::Venv => "PyPI, own virtualenv,",
+                Source::Rustup => "rustup target",
             },
             tool.package
         );
@@ -173,6 +208,7 @@ pub fn ensure() -> Result<()> {
                 tool.package,
             ]),
             Source::Venv => install_in_venv(tool.package),
+            Source::Rustup => run("rustup", &["target", "add", tool.package]),
         }
         .with_context(|| {
             format!(

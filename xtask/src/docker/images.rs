@@ -1,8 +1,10 @@
-//! `cargo xtask images`: the service images from the generated Dockerfiles.
-//! The binaries are built statically on the host and each Dockerfile's only
-//! stage (`FROM scratch`) copies one in, so building an image pulls nothing
-//! and needs no compiler inside Docker; the same Dockerfiles serve machines
-//! that can pull images and machines that cannot.
+//! `cargo xtask images`: the service images from the generated Dockerfiles,
+//! one per service and architecture (amd64 and arm64; CI joins the two into
+//! one multi-platform image). The binaries are built statically on the host
+//! (arm64 cross-built) and each Dockerfile's only stage (`FROM scratch`)
+//! copies one in, so building an image pulls nothing and needs no compiler
+//! inside Docker; the same Dockerfiles serve machines that can pull images
+//! and machines that cannot.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -10,19 +12,35 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use crate::Workspace;
-use crate::dev::build::{self, Prebuilt, TRIPLE};
-use crate::model::Model;
+use crate::dev::build::{self, ARCHES, Prebuilt, TRIPLE, triple};
+use crate::model::{Arch, Model};
 
-/// Build the static service binaries and their images from the generated Dockerfiles.
+/// Build the static service binaries and their images (amd64 and arm64) from the generated Dockerfiles.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Images {
     #[command(flatten)]
     pub prebuilt: Prebuilt,
+    /// Only this architecture (default: amd64 and arm64).
+    #[arg(long, value_parser = ["amd64", "arm64"])]
+    pub arch: Option<String>,
 }
 
 impl Images {
     pub fn run(self, ws: &Workspace) -> Result<()> {
-        build(ws, self.prebuilt).map(drop)
+        let arches: Vec<Arch> = match self.arch.as_deref() {
+            Some("arm64") => vec![Arch::Arm64],
+            Some(_) => vec![Arch::Amd64],
+            None => ARCHES.to_vec(),
+        };
+        build_for(ws, self.prebuilt, &arches).map(drop)
+    }
+}
+
+/// The name of an architecture in image tags and `--platform`.
+pub fn arch_name(arch: Arch) -> &'static str {
+    match arch {
+        Arch::Amd64 => "amd64",
+        Arch::Arm64 => "arm64",
     }
 }
 
@@ -36,40 +54,86 @@ pub struct Built {
 }
 
 /// `registry/image_prefix/service:tag`, the name the compose file and the
-/// manifests use.
+/// manifests use: on this machine, the amd64 image.
 pub fn image_name(model: &Model, service: &str) -> String {
     let p = &model.project;
     format!("{}/{}/{service}:{}", p.registry, p.image_prefix, p.tag)
 }
 
-/// Builds the static binaries (unless asked not to), then one image per
-/// service, tagged as `loja.toml` names it; prints each image's size and user.
+/// `registry/image_prefix/service:tag-ARCH`, one architecture's image.
+pub fn arch_image_name(model: &Model, service: &str, arch: Arch) -> String {
+    format!("{}-{}", image_name(model, service), arch_name(arch))
+}
+
+/// The amd64 images only, as compose runs them here (see [`build_for`]).
 pub fn build(ws: &Workspace, prebuilt: Prebuilt) -> Result<Vec<Built>> {
-    let (project, model) = (ws.root(), ws.model()?);
+    build_for(ws, prebuilt, &[Arch::Amd64])
+}
+
+/// Builds the static binaries of each of `arches` (unless asked not to),
+/// then one image per service and architecture, tagged `tag-ARCH` as
+/// `loja.toml` names it; the amd64 one is also tagged `tag`, which compose
+/// runs. Prints each image's size and user.
+pub fn build_for(ws: &Workspace, prebuilt: Prebuilt, arches: &[Arch]) -> Result<Vec<Built>> {
+    let model = ws.model()?;
     let services: Vec<String> = model.services.iter().map(|s| s.name.clone()).collect();
-    prebuilt.ensure(ws, &services)?;
-    let bin_dir = build::release_dir(ws);
     let mut built = Vec::new();
-    for svc in &model.services {
-        let binary = bin_dir.join(&svc.name);
-        check_static(&binary)?;
-        let image = image_name(model, &svc.name);
-        let context = stage(ws, &svc.name, &binary)?;
-        let dockerfile = project
-            .join("generated/docker")
-            .join(format!("{}.Dockerfile", svc.name));
-        println!("images: building {image}");
-        docker_build(&dockerfile, &image, &context)?;
-        let (bytes, user) = inspect(&image)?;
-        built.push(Built {
-            service: svc.name.clone(),
-            image,
-            bytes,
-            user,
-        });
+    for &arch in arches {
+        prebuilt.ensure_for(ws, &services, arch)?;
+        for svc in &model.services {
+            built.push(build_one(ws, &svc.name, arch)?);
+            if arch == Arch::Amd64 {
+                let plain = image_name(model, &svc.name);
+                tag(&built[built.len() - 1].image, &plain)?;
+                let (bytes, user) = inspect(&plain)?;
+                built.push(Built {
+                    service: svc.name.clone(),
+                    image: plain,
+                    bytes,
+                    user,
+                });
+            }
+        }
     }
     print_table(&built);
     Ok(built)
+}
+
+/// The image of one service for `arch`, from its built static binary.
+pub fn build_one(ws: &Workspace, service: &str, arch: Arch) -> Result<Built> {
+    let model = ws.model()?;
+    let binary = build::release_dir_for(ws, arch).join(service);
+    check_static(&binary)?;
+    let image = arch_image_name(model, service, arch);
+    let context = stage(ws, service, &binary, arch)?;
+    let dockerfile = ws
+        .root()
+        .join("generated/docker")
+        .join(format!("{service}.Dockerfile"));
+    println!("images: building {image}");
+    docker_build_for(&dockerfile, &image, &context, arch)?;
+    let (bytes, user) = inspect(&image)?;
+    Ok(Built {
+        service: service.into(),
+        image,
+        bytes,
+        user,
+    })
+}
+
+/// `docker tag FROM TO`.
+fn tag(from: &str, to: &str) -> Result<()> {
+    let out = Command::new("docker")
+        .args(["tag", from, to])
+        .output()
+        .context("running docker tag")?;
+    if !out.status.success() {
+        bail!(
+            "docker tag {from} {to}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(())
 }
 
 /// Fails unless `path` is an ELF executable without a program interpreter:
@@ -110,9 +174,13 @@ pub fn has_interpreter(elf: &[u8]) -> Result<bool> {
 /// (the same as in the repository, which `docker-compose up --build` and a
 /// plain `docker build .` use): nothing else is sent to the engine, wherever
 /// `CARGO_TARGET_DIR` points.
-fn stage(ws: &Workspace, service: &str, binary: &Path) -> Result<PathBuf> {
-    let context = ws.target_dir().join("images").join(service);
-    let dest = context.join("target").join(TRIPLE).join("release");
+fn stage(ws: &Workspace, service: &str, binary: &Path, arch: Arch) -> Result<PathBuf> {
+    let context = ws
+        .target_dir()
+        .join("images")
+        .join(arch_name(arch))
+        .join(service);
+    let dest = context.join("target").join(triple(arch)).join("release");
     std::fs::create_dir_all(&dest)?;
     std::fs::copy(binary, dest.join(service))
         .with_context(|| format!("copying {} into {}", binary.display(), dest.display()))?;
@@ -138,8 +206,20 @@ fn has_buildx() -> bool {
 
 /// `docker build --file DOCKERFILE --tag IMAGE CONTEXT`, quietly unless it fails.
 pub fn docker_build(dockerfile: &Path, image: &str, context: &Path) -> Result<()> {
-    let out = docker()
-        .arg("build")
+    run_build(docker().arg("build"), dockerfile, image, context)
+}
+
+/// [`docker_build`] of a service image for `arch`, from a context holding
+/// that architecture's binary only (see [`stage`]).
+pub fn docker_build_for(dockerfile: &Path, image: &str, context: &Path, arch: Arch) -> Result<()> {
+    let mut cmd = docker();
+    cmd.arg("build")
+        .args(["--platform", &format!("linux/{}", arch_name(arch))]);
+    run_build(&mut cmd, dockerfile, image, context)
+}
+
+fn run_build(cmd: &mut Command, dockerfile: &Path, image: &str, context: &Path) -> Result<()> {
+    let out = cmd
         .arg("--file")
         .arg(dockerfile)
         .args(["--tag", image])
@@ -172,6 +252,21 @@ pub fn inspect(image: &str) -> Result<(u64, String)> {
     let text = String::from_utf8_lossy(&out.stdout);
     let (size, user) = text.trim().split_once(' ').unwrap_or((text.trim(), ""));
     Ok((size.parse().context("image size")?, user.to_owned()))
+}
+
+/// The architecture an image is for (`amd64`, `arm64`).
+pub fn architecture(image: &str) -> Result<String> {
+    let out = Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Architecture}}", image])
+        .output()
+        .context("running docker image inspect")?;
+    if !out.status.success() {
+        bail!(
+            "docker image inspect {image}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// Sizes in MB (10^6 bytes, as `docker images` shows them).

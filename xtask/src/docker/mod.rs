@@ -2,8 +2,10 @@
 //! Dockerfiles ([`images`]), the generated compose stack (`up --compose`,
 //! [`compose`]), and `compose-check`, which runs that stack for real
 //! ([`check`]) with local stand-ins for images that cannot be pulled
-//! ([`stand_ins`]) and reads the containers' hardening ([`hardening`]).
+//! ([`stand_ins`]) and reads the containers' hardening ([`hardening`]);
+//! `arm64-check`, which runs the arm64 build under emulation ([`arm64`]).
 
+pub mod arm64;
 pub mod check;
 pub mod compose;
 pub mod hardening;
