@@ -8,6 +8,7 @@ mod layer;
 mod raw;
 mod resolve;
 mod service;
+mod terraform;
 
 use std::collections::BTreeMap;
 use std::path::Path;
