@@ -30,8 +30,12 @@ pub struct Fuzz {
     /// Test cases per operation and phase (schemathesis `--max-examples`).
     #[arg(long, default_value_t = 100)]
     pub max_examples: u32,
-    /// Concurrent schemathesis workers.
-    #[arg(long, default_value_t = 2)]
+    /// Concurrent schemathesis workers. One by default: with several
+    /// threads, CPython 3.11's `ast.parse` (which hypothesis calls to
+    /// describe its strategies) can fail with "AST constructor recursion
+    /// depth mismatch" (python/cpython#106905), a crash of the fuzzer, not a
+    /// finding about the platform.
+    #[arg(long, default_value_t = 1)]
     pub workers: u32,
     /// Seed, to replay a run.
     #[arg(long)]
