@@ -13,7 +13,7 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use loja_runtime::config::{Drain, LogFormat};
+use loja_runtime::config::{Drain, HttpLimits, LogFormat};
 use loja_runtime::{Readiness, server, telemetry};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
@@ -42,6 +42,7 @@ impl Running {
                 delay: Duration::ZERO,
                 timeout: Duration::from_secs(5),
             },
+            HttpLimits::default(),
         ));
         Running {
             addr,

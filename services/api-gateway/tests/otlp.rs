@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use loja_runtime::config::{Drain, LogFormat};
+use loja_runtime::config::{Drain, HttpLimits, LogFormat};
 use loja_runtime::{Readiness, healthcheck, server, telemetry};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
@@ -118,6 +118,7 @@ async fn a_request_through_the_gateway_is_one_trace_across_services() {
             delay: Duration::ZERO,
             timeout: Duration::from_secs(1),
         },
+        HttpLimits::default(),
     ));
 
     // The gateway: the real binary, configured through its environment.

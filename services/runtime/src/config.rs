@@ -53,6 +53,45 @@ pub struct CommonConfig {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
+
+    #[command(flatten)]
+    pub http: HttpLimits,
+}
+
+/// What one client can make a server hold: time, connections and header
+/// bytes (see `server::conn`). The defaults are those of a public edge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::Args)]
+pub struct HttpLimits {
+    /// Longest time from a request's first byte to the end of its head, in
+    /// milliseconds; a slower client's connection is closed.
+    #[arg(long, env = "HTTP_HEADER_READ_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_read_timeout_ms: u64,
+
+    /// Longest time a connection may wait, with no request in flight, for
+    /// its next request (or its first), in milliseconds.
+    #[arg(long, env = "HTTP_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    pub idle_timeout_ms: u64,
+
+    /// Open connections this process serves at once; one more is answered
+    /// 503 and closed.
+    #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 2048)]
+    pub max_connections: usize,
+
+    /// Largest request head (request line and header fields), in bytes; a
+    /// larger one is answered 431.
+    #[arg(long, env = "HTTP_MAX_HEADER_BYTES", default_value_t = 16_384)]
+    pub max_header_bytes: usize,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            header_read_timeout_ms: 10_000,
+            idle_timeout_ms: 60_000,
+            max_connections: 2048,
+            max_header_bytes: 16_384,
+        }
+    }
 }
 
 impl CommonConfig {
@@ -118,6 +157,17 @@ mod tests {
     }
 
     #[test]
+    fn the_http_limits_defaults_are_the_variables_defaults() {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            http: HttpLimits,
+        }
+        let parsed = <Only as clap::Parser>::try_parse_from(["t"]).unwrap();
+        assert_eq!(parsed.http, HttpLimits::default());
+    }
+
+    #[test]
     fn a_database_service_reads_these_variables_with_these_defaults() {
         let vars: Vec<(String, Option<String>)> = Service::command()
             .get_arguments()
@@ -138,6 +188,10 @@ mod tests {
             ("SHUTDOWN_TIMEOUT_SECS", Some("20")),
             ("DRAIN_DELAY_MS", Some("1000")),
             ("MAX_BODY_BYTES", Some("65536")),
+            ("HTTP_HEADER_READ_TIMEOUT_MS", Some("10000")),
+            ("HTTP_IDLE_TIMEOUT_MS", Some("60000")),
+            ("HTTP_MAX_CONNECTIONS", Some("2048")),
+            ("HTTP_MAX_HEADER_BYTES", Some("16384")),
             ("DATABASE_URL", None),
             ("DB_MAX_CONNECTIONS", Some("10")),
             ("DB_ACQUIRE_TIMEOUT_MS", Some("2000")),

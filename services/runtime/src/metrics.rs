@@ -3,7 +3,7 @@
 
 use std::sync::LazyLock;
 
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, header};
 use axum::response::{IntoResponse, Response};
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
@@ -12,6 +12,31 @@ use prometheus::{
 /// Endpoint label of requests that matched no route: a fixed value, so that
 /// scanners probing random paths cannot create unbounded label sets.
 pub const UNMATCHED: &str = "unmatched";
+
+/// Method label of a request whose method is none of the standard ones
+/// (RFC 9110 and PATCH): a client cannot mint label values by inventing
+/// methods.
+pub const OTHER_METHOD: &str = "_other";
+
+/// The `method` label of a request: its standard method, else
+/// [`OTHER_METHOD`].
+pub fn method_label(method: &Method) -> &'static str {
+    const KNOWN: [Method; 9] = [
+        Method::GET,
+        Method::HEAD,
+        Method::POST,
+        Method::PUT,
+        Method::DELETE,
+        Method::PATCH,
+        Method::OPTIONS,
+        Method::TRACE,
+        Method::CONNECT,
+    ];
+    KNOWN
+        .iter()
+        .find(|known| *known == method)
+        .map_or(OTHER_METHOD, Method::as_str)
+}
 
 /// The process-wide registry and the HTTP instruments every service shares.
 pub struct HttpMetrics {
@@ -74,8 +99,17 @@ impl HttpMetrics {
         &self.registry
     }
 
-    /// Counts one answered request and its duration.
-    pub fn observe(&self, service: &str, method: &str, endpoint: &str, status: u16, seconds: f64) {
+    /// Counts one answered request and its duration. `method` comes from
+    /// [`method_label`] and `endpoint` from a route table, so every label
+    /// takes its value from a bounded set.
+    pub fn observe(
+        &self,
+        service: &str,
+        method: &'static str,
+        endpoint: &str,
+        status: u16,
+        seconds: f64,
+    ) {
         let buf = itoa_status(status);
         let status = std::str::from_utf8(&buf).unwrap_or("000");
         self.requests
@@ -107,6 +141,37 @@ fn itoa_status(status: u16) -> [u8; 3] {
 /// The Prometheus text format of this process's metrics:
 /// `http_requests_total{service,method,endpoint,status}` and
 /// `http_request_duration_seconds`, labelled with route templates.
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_made_up_method_is_one_label_whatever_its_spelling() {
+        for made_up in ["FOO", "BREW", &"X".repeat(8000)] {
+            let method = Method::from_bytes(made_up.as_bytes()).unwrap();
+            assert_eq!(method_label(&method), OTHER_METHOD);
+        }
+        assert_eq!(method_label(&Method::GET), "GET");
+        assert_eq!(method_label(&Method::PATCH), "PATCH");
+    }
+
+    #[test]
+    fn made_up_methods_add_no_series() {
+        let metrics = HttpMetrics::new();
+        for made_up in ["FOO", "BAR", "BAZ"] {
+            let method = Method::from_bytes(made_up.as_bytes()).unwrap();
+            metrics.observe("t", method_label(&method), UNMATCHED, 405, 0.001);
+        }
+        let text = metrics.render();
+        let series = text
+            .lines()
+            .filter(|l| l.starts_with("http_requests_total{"))
+            .count();
+        assert_eq!(series, 1, "{text}");
+        assert!(text.contains(r#"method="_other""#));
+    }
+}
+
 #[utoipa::path(get, path = "/metrics", tag = "probes", operation_id = "metrics",
     responses((status = 200, description = "Prometheus text format.", body = String,
         content_type = "text/plain; version=0.0.4; charset=utf-8")))]

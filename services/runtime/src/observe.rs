@@ -56,8 +56,8 @@ impl Observe {
 /// The middleware itself; see the module documentation.
 pub async fn observe(State(observe): State<Observe>, mut req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
+    let method = metrics::method_label(req.method());
+    let path = loggable(req.uri().path());
     let route = req.extensions().get::<MatchedPath>().cloned();
     let endpoint = route.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
 
@@ -71,7 +71,7 @@ pub async fn observe(State(observe): State<Observe>, mut req: Request, next: Nex
         otel.name = %format_args!("{method} {endpoint}"),
         otel.kind = "server",
         otel.status_code = Empty,
-        http.request.method = %method,
+        http.request.method = method,
         http.route = endpoint,
         url.path = %path,
         http.response.status_code = Empty,
@@ -124,7 +124,7 @@ pub async fn observe(State(observe): State<Observe>, mut req: Request, next: Nex
     let elapsed = start.elapsed();
     metrics::http().observe(
         observe.service,
-        method.as_str(),
+        method,
         endpoint,
         status,
         elapsed.as_secs_f64(),
@@ -139,9 +139,9 @@ pub async fn observe(State(observe): State<Observe>, mut req: Request, next: Nex
     };
     let ms = elapsed.as_secs_f64() * 1000.0;
     if status >= 500 {
-        tracing::warn!(target: ACCESS_TARGET, parent: None, trace_id, method = %method, path = %path, status, duration_ms = ms, "{method} {path} {status} {ms:.1}ms");
+        tracing::warn!(target: ACCESS_TARGET, parent: None, trace_id, method, path = %path, status, duration_ms = ms, "{method} {path} {status} {ms:.1}ms");
     } else {
-        tracing::info!(target: ACCESS_TARGET, parent: None, trace_id, method = %method, path = %path, status, duration_ms = ms, "{method} {path} {status} {ms:.1}ms");
+        tracing::info!(target: ACCESS_TARGET, parent: None, trace_id, method, path = %path, status, duration_ms = ms, "{method} {path} {status} {ms:.1}ms");
     }
     response
         .headers_mut()
@@ -161,6 +161,17 @@ fn request_id(client: Option<&HeaderValue>) -> HeaderValue {
         }
         _ => HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
             .expect("a UUID is a valid header value"),
+    }
+}
+
+/// Longest path an access line repeats: what a client sends is logged, but
+/// not without bound.
+const LOGGED_PATH_CHARS: usize = 512;
+
+fn loggable(path: &str) -> String {
+    match path.char_indices().nth(LOGGED_PATH_CHARS) {
+        Some((end, _)) => format!("{}…", &path[..end]),
+        None => path.to_owned(),
     }
 }
 

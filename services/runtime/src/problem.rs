@@ -37,8 +37,13 @@ pub enum Code {
     PayloadTooLarge,
     /// 415: the body is not JSON.
     UnsupportedMediaType,
+    /// 431: the request line and header fields are larger than the server reads.
+    HeadersTooLarge,
     /// 429: too many requests from one client (the edge's rate limit).
     RateLimited,
+    /// 503: the server is at its capacity (connections or work in flight);
+    /// `Retry-After` says when to try again.
+    Overloaded,
     /// 503: a dependency (database or service) is down.
     UpstreamUnavailable,
     /// 504: a dependency did not answer in time.
@@ -49,7 +54,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in the order the contract lists them.
-    pub const ALL: [Code; 16] = [
+    pub const ALL: [Code; 18] = [
         Code::ValidationFailed,
         Code::NotFound,
         Code::MethodNotAllowed,
@@ -62,7 +67,9 @@ impl Code {
         Code::Unauthorized,
         Code::PayloadTooLarge,
         Code::UnsupportedMediaType,
+        Code::HeadersTooLarge,
         Code::RateLimited,
+        Code::Overloaded,
         Code::UpstreamUnavailable,
         Code::UpstreamTimeout,
         Code::Internal,
@@ -83,7 +90,9 @@ impl Code {
             Code::Unauthorized => "unauthorized",
             Code::PayloadTooLarge => "payload_too_large",
             Code::UnsupportedMediaType => "unsupported_media_type",
+            Code::HeadersTooLarge => "headers_too_large",
             Code::RateLimited => "rate_limited",
+            Code::Overloaded => "overloaded",
             Code::UpstreamUnavailable => "upstream_unavailable",
             Code::UpstreamTimeout => "upstream_timeout",
             Code::Internal => "internal",

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
-use loja_runtime::config::Drain;
+use loja_runtime::config::{Drain, HttpLimits};
 use loja_runtime::{Readiness, server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -35,6 +35,7 @@ fn serving(routes: Router, drain: Drain) -> Serving {
             let _ = stopped.await;
         },
         drain,
+        HttpLimits::default(),
     ));
     Serving {
         addr,

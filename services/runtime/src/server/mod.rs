@@ -1,20 +1,24 @@
 //! Assembling a service's router and serving it until a shutdown signal.
 
-use std::future::{Future, IntoFuture};
+mod conn;
+mod edge;
+
+use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use anyhow::Context as _;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderValue, Method, Uri, header};
+use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::net::{TcpListener, TcpSocket};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::config::{CommonConfig, Drain};
+pub use conn::PeerAddr;
+
+use crate::config::{CommonConfig, Drain, HttpLimits};
 use crate::health::{self, Readiness};
 use crate::problem::Problem;
 use crate::{metrics, observe};
@@ -22,7 +26,8 @@ use crate::{metrics, observe};
 /// Wraps a service's own routes with what every service has: `/health`,
 /// `/ready`, `/metrics`, problem answers for unknown paths and methods, and the
 /// request layers (request id, metrics, tracing, access log, body limit; see
-/// [`crate::observe`]), and `Connection: close` on every answer once the
+/// [`crate::observe`]), the HTTP/1.1 `Host` and header-size rules (see
+/// [`edge`]), and `Connection: close` on every answer once the
 /// replica drains. The body limit is
 /// [`DEFAULT_MAX_BODY_BYTES`](crate::config::DEFAULT_MAX_BODY_BYTES) unless
 /// the router is wrapped with [`with_body_limit`] (as [`run`] does).
@@ -32,6 +37,7 @@ pub fn app(service: &'static str, routes: Router, readiness: Readiness) -> Route
         .merge(probes)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(edge::request_head))
         .layer(axum::middleware::from_fn_with_state(
             readiness.clone(),
             close_when_draining,
@@ -87,6 +93,7 @@ pub async fn run(config: &CommonConfig, app: Router, readiness: Readiness) -> an
         readiness,
         shutdown_signal(),
         config.drain(),
+        config.http,
     )
     .await
     .context("serving HTTP")?;
@@ -127,156 +134,49 @@ async fn close_when_draining(
     response
 }
 
-async fn not_found(uri: Uri) -> Problem {
-    Problem::not_found(format!("no route for {}", uri.path()))
+// Neither detail repeats the path or the method: nothing a client sends is
+// echoed back.
+async fn not_found() -> Problem {
+    Problem::not_found("no route for this path")
 }
 
-async fn method_not_allowed(method: Method, uri: Uri) -> Problem {
+async fn method_not_allowed() -> Problem {
     Problem::new(
         axum::http::StatusCode::METHOD_NOT_ALLOWED,
         crate::problem::Code::MethodNotAllowed,
-        format!("{method} is not allowed on {}", uri.path()),
+        "this method is not allowed on this path; `Allow` lists those that are",
     )
 }
-
-/// How long connections accepted just before the listener closed get to
-/// deliver their first request before idle connections are closed.
-const ACCEPTED_LINGER: Duration = Duration::from_millis(250);
 
 /// Serves `app` on `listener` until `shutdown` completes, then drains:
 /// 1. `/ready` turns 503 and every answer closes its connection, while the
 ///    listener still accepts, for `drain.delay`;
 /// 2. the listener closes (a successor sharing the port takes every new
-///    connection), and connections it accepted just before get
-///    [`ACCEPTED_LINGER`] to send their request;
+///    connection), and connections it accepted just before get a moment to
+///    send their request;
 /// 3. idle connections close and in-flight requests get up to
 ///    `drain.timeout` to finish.
 ///
-/// Tests pass their own `shutdown` future.
+/// Every connection is held to `limits` (see [`conn`]). Tests pass their own
+/// `shutdown` future.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     readiness: Readiness,
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain: Drain,
+    limits: HttpLimits,
 ) -> std::io::Result<()> {
-    let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
-    let (close_tx, close_rx) = tokio::sync::watch::channel(false);
     let draining = readiness.clone();
-    let app = app.into_make_service_with_connect_info::<PeerAddr>();
-    let listener = ClosableListener::new(listener, close_rx)?;
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
+    let shutdown = async move {
         shutdown.await;
         draining.start_draining();
         tracing::info!(delay = ?drain.delay, "shutdown requested: unready, closing connections after their answer");
         tokio::time::sleep(drain.delay).await;
-        let _ = close_tx.send(true);
-        tokio::time::sleep(ACCEPTED_LINGER).await;
-        tracing::info!("listener closed, finishing in-flight requests");
-        let _ = started_tx.send(());
-    });
-    let deadline = async move {
-        if started_rx.await.is_ok() {
-            tokio::time::sleep(drain.timeout).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
     };
-    tokio::select! {
-        result = server.into_future() => result,
-        () = deadline => {
-            tracing::warn!(timeout = ?drain.timeout, "drain timeout reached, exiting with requests in flight");
-            Ok(())
-        }
-    }
-}
-
-/// A TCP listener that closes (stops accepting and releases the socket)
-/// when told, while the server keeps serving the connections it has.
-pub struct ClosableListener {
-    listener: Option<TcpListener>,
-    addr: SocketAddr,
-    close: tokio::sync::watch::Receiver<bool>,
-}
-
-impl ClosableListener {
-    fn new(
-        listener: TcpListener,
-        close: tokio::sync::watch::Receiver<bool>,
-    ) -> std::io::Result<Self> {
-        Ok(ClosableListener {
-            addr: listener.local_addr()?,
-            listener: Some(listener),
-            close,
-        })
-    }
-}
-
-impl axum::serve::Listener for ClosableListener {
-    type Io = TcpStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
-        loop {
-            let Some(listener) = &self.listener else {
-                return std::future::pending().await;
-            };
-            tokio::select! {
-                () = closed(&mut self.close) => self.listener = None,
-                accepted = listener.accept() => match accepted {
-                    Ok((stream, addr)) => {
-                        // Small exchanges must not wait for Nagle's algorithm.
-                        let _ = stream.set_nodelay(true);
-                        return (stream, addr);
-                    }
-                    // A connection that died in the queue concerns no one else.
-                    Err(err) if is_connection_error(&err) => {}
-                    Err(err) => {
-                        // Out of file descriptors and the like: wait, then go on.
-                        tracing::error!(error = %err, "accepting a connection failed");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                },
-            }
-        }
-    }
-
-    fn local_addr(&self) -> std::io::Result<SocketAddr> {
-        Ok(self.addr)
-    }
-}
-
-/// Completes once the value turned true (or its sender is gone, never).
-async fn closed(close: &mut tokio::sync::watch::Receiver<bool>) {
-    loop {
-        if *close.borrow_and_update() {
-            return;
-        }
-        if close.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
-}
-
-/// The address of the client of a connection, in the request extensions as
-/// `ConnectInfo<PeerAddr>`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PeerAddr(pub SocketAddr);
-
-impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, ClosableListener>>
-    for PeerAddr
-{
-    fn connect_info(stream: axum::serve::IncomingStream<'_, ClosableListener>) -> Self {
-        PeerAddr(*stream.remote_addr())
-    }
-}
-
-fn is_connection_error(err: &std::io::Error) -> bool {
-    use std::io::ErrorKind::*;
-    matches!(
-        err.kind(),
-        ConnectionRefused | ConnectionAborted | ConnectionReset
-    )
+    conn::Server::new(listener, app, limits)
+        .run(shutdown, drain.timeout)
+        .await
 }
 
 /// Completes on SIGTERM or SIGINT (Ctrl-C).
