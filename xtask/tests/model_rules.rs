@@ -25,7 +25,8 @@ autoscaling = { cpu_percent = 70, memory_percent = 80 }
 requests = { cpu_millis = 100, memory_mib = 128 }
 limits = { cpu_millis = 500, memory_mib = 256 }
 rollout = { max_surge = 1, max_unavailable = 0 }
-db_pool = { max_connections = 10, acquire_timeout_ms = 3000 }
+db_pool = { max_connections = 10, acquire_timeout_ms = 1000 }
+http = { header_read_timeout_ms = 10000, idle_timeout_ms = 60000, max_connections = 2048, max_header_bytes = 16384 }
 
 [postgres]
 version = 15
@@ -62,6 +63,7 @@ db_instance_class = "db.t4g.small"
 public_port = 8080
 node_port = 30080
 native_ports = [8080]
+upstream_timeout_ms = 5000
 
 [services.orders]
 routes = ["/api/v1/orders"]
@@ -142,7 +144,7 @@ fn a_service_without_a_port_is_rejected() {
         errors(&text),
         vec![format!(
             "{}: service `idle` has no port (found `idle`; set `port` (here or in [defaults]) and a non-empty `native_ports`)",
-            at(&text, "idle", 0)
+            at_shifted(&text, "[services.idle]", 0, "[services.".len())
         )]
     );
 }
@@ -582,5 +584,86 @@ fn a_managed_database_needs_the_terraform_and_a_collector_in_the_cluster() {
                 at(&text, "\"https://otlp", 0)
             ),
         ]
+    );
+}
+
+#[test]
+fn a_service_that_calls_others_says_how_long_it_waits() {
+    let text = BASE.replace("upstream_timeout_ms = 5000\n", "");
+    assert_eq!(
+        errors(&text),
+        vec![format!(
+            "{}: service `gw` calls orders but has no `upstream_timeout_ms` (found `gw`; set how long it waits for a service it calls, in milliseconds)",
+            at(&text, "gw]", 0)
+        )]
+    );
+}
+
+#[test]
+fn only_a_caller_has_an_upstream_timeout() {
+    let text = BASE.replace(
+        "native_ports = [18091]\n",
+        "native_ports = [18091]\nupstream_timeout_ms = 100\n",
+    );
+    assert_eq!(
+        errors(&text),
+        vec![format!(
+            "{}: service `orders` calls no service, so `upstream_timeout_ms` means nothing (found `orders`; remove it, or declare the service's `calls`)",
+            at(&text, "orders]", 0)
+        )]
+    );
+    let text = BASE.replace("[defaults]\n", "[defaults]\nupstream_timeout_ms = 100\n");
+    assert!(
+        errors(&text)
+            .iter()
+            .any(|e| e.contains("`upstream_timeout_ms` belongs to one service, not to [defaults]")),
+        "{:?}",
+        errors(&text)
+    );
+}
+
+#[test]
+fn a_callee_waits_less_than_its_caller_waits_for_it() {
+    let text = BASE.replace("upstream_timeout_ms = 5000", "upstream_timeout_ms = 800");
+    assert_eq!(
+        errors(&text),
+        vec![format!(
+            "{}: service `orders` may wait 1000 ms (db_pool.acquire_timeout_ms), but `gw` waits only 800 ms for it (upstream_timeout_ms) (found `orders`; make db_pool.acquire_timeout_ms shorter than 800 ms)",
+            at(&text, "orders]", 0)
+        )]
+    );
+}
+
+#[test]
+fn a_callee_that_calls_on_waits_less_than_its_caller() {
+    let text = with("\n[services.stock]\nroutes = [\"/api/v1/stock\"]\nnative_ports = [18081]\n")
+        .replace(
+            "native_ports = [18091]\n",
+            "native_ports = [18091]\ncalls = [\"stock\"]\nupstream_timeout_ms = 5000\n",
+        );
+    let errs = errors(&text);
+    assert_eq!(
+        errs,
+        vec![format!(
+            "{}: service `orders` may wait 5000 ms (upstream_timeout_ms), but `gw` waits only 5000 ms for it (upstream_timeout_ms) (found `orders`; make upstream_timeout_ms shorter than 5000 ms)",
+            at(&text, "orders]", 0)
+        )]
+    );
+}
+
+#[test]
+fn http_limits_stay_within_what_a_server_can_hold() {
+    let text = BASE.replace("max_header_bytes = 16384", "max_header_bytes = 100");
+    assert_eq!(
+        errors(&text),
+        vec![format!(
+            "{}: http.max_header_bytes outside 1024-65536 (found `100`; an integer from 1024 to 65536)",
+            at_shifted(
+                &text,
+                "max_header_bytes = 100",
+                0,
+                "max_header_bytes = ".len()
+            )
+        )]
     );
 }

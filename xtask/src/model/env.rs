@@ -91,6 +91,11 @@ pub const MANAGED: &[&str] = &[
     "SHUTDOWN_TIMEOUT_SECS",
     "DRAIN_DELAY_MS",
     "MAX_BODY_BYTES",
+    "HTTP_HEADER_READ_TIMEOUT_MS",
+    "HTTP_IDLE_TIMEOUT_MS",
+    "HTTP_MAX_CONNECTIONS",
+    "HTTP_MAX_HEADER_BYTES",
+    "UPSTREAM_TIMEOUT_MS",
     "DATABASE_URL",
     "DB_MAX_CONNECTIONS",
     "DB_ACQUIRE_TIMEOUT_MS",
@@ -157,7 +162,17 @@ impl Model {
             EnvVar::plain("SHUTDOWN_TIMEOUT_SECS", svc.shutdown_timeout_secs),
             EnvVar::plain("DRAIN_DELAY_MS", svc.drain_delay_ms),
             EnvVar::plain("MAX_BODY_BYTES", svc.max_body_bytes),
+            EnvVar::plain(
+                "HTTP_HEADER_READ_TIMEOUT_MS",
+                svc.http.header_read_timeout_ms,
+            ),
+            EnvVar::plain("HTTP_IDLE_TIMEOUT_MS", svc.http.idle_timeout_ms),
+            EnvVar::plain("HTTP_MAX_CONNECTIONS", svc.http.max_connections),
+            EnvVar::plain("HTTP_MAX_HEADER_BYTES", svc.http.max_header_bytes),
         ];
+        if let Some(timeout) = svc.upstream_timeout_ms {
+            env.push(EnvVar::plain("UPSTREAM_TIMEOUT_MS", timeout));
+        }
         if svc.database {
             env.push(EnvVar::secret(
                 "DATABASE_URL",

@@ -12,6 +12,7 @@ use super::raw::{RawConfig, RawEnvironment, RawService};
 use super::resolve::{check_env, check_name, is_dns_label, link_calls, one_of};
 use super::service;
 use super::terraform;
+use super::timeouts;
 use super::*;
 
 /// Every environment of `raw`, sorted by name.
@@ -159,6 +160,7 @@ fn services(
         })
         .collect();
     link_calls(&mut services, declared);
+    timeouts::check(rep, &services);
     services
 }
 

@@ -5,7 +5,8 @@
 //! reported where it was written.
 
 use super::raw::{
-    RawAutoscaling, RawDbPool, RawReplicas, RawResources, RawRollout, RawService, RawTerraform,
+    RawAutoscaling, RawDbPool, RawHttp, RawReplicas, RawResources, RawRollout, RawService,
+    RawTerraform,
 };
 
 /// Each named field of `top` when set, else `base`'s.
@@ -113,6 +114,22 @@ impl RawService {
                     }
                 )
             }),
+            http: nested(&self.http, &base.http, |t, b| {
+                fieldwise!(
+                    t,
+                    b,
+                    RawHttp {
+                        header_read_timeout_ms,
+                        idle_timeout_ms,
+                        max_connections,
+                        max_header_bytes
+                    }
+                )
+            }),
+            upstream_timeout_ms: self
+                .upstream_timeout_ms
+                .clone()
+                .or_else(|| base.upstream_timeout_ms.clone()),
             routes: base.routes.clone(),
             calls: base.calls.clone(),
             database: base.database.clone(),

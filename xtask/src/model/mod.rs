@@ -9,6 +9,7 @@ mod raw;
 mod resolve;
 mod service;
 mod terraform;
+mod timeouts;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -66,6 +67,10 @@ pub struct Service {
     pub limits: Resources,
     pub rollout: Rollout,
     pub db_pool: DbPool,
+    pub http: Http,
+    /// How long this service waits for a service it calls
+    /// (`UPSTREAM_TIMEOUT_MS`); set exactly for services that call others.
+    pub upstream_timeout_ms: Option<u32>,
     pub routes: Vec<String>,
     /// Services this one calls; for the gateway, every route owner too. Sorted.
     pub calls: Vec<String>,
@@ -77,6 +82,19 @@ pub struct Service {
     pub node_port: Option<u16>,
     pub native_ports: Vec<u16>,
     pub env: BTreeMap<String, String>,
+    /// Where the service's table starts in `loja.toml`, for rules that
+    /// concern it after resolution.
+    #[serde(skip)]
+    pub span: std::ops::Range<usize>,
+}
+
+/// What one client can make a server hold (the runtime's `HTTP_*` limits).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Http {
+    pub header_read_timeout_ms: u32,
+    pub idle_timeout_ms: u32,
+    pub max_connections: u32,
+    pub max_header_bytes: u32,
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]

@@ -56,6 +56,8 @@ pub struct RawService {
     pub limits: Option<RawResources>,
     pub rollout: Option<RawRollout>,
     pub db_pool: Option<RawDbPool>,
+    pub http: Option<RawHttp>,
+    pub upstream_timeout_ms: Option<Spanned<u32>>,
 
     #[serde(default)]
     pub routes: Vec<Spanned<String>>,
@@ -104,6 +106,15 @@ pub struct RawRollout {
 pub struct RawDbPool {
     pub max_connections: Option<u32>,
     pub acquire_timeout_ms: Option<u32>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp {
+    pub header_read_timeout_ms: Option<Spanned<u32>>,
+    pub idle_timeout_ms: Option<Spanned<u32>>,
+    pub max_connections: Option<Spanned<u32>>,
+    pub max_header_bytes: Option<Spanned<u32>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -12,6 +12,7 @@ use super::env::MANAGED;
 use super::environments;
 use super::raw::{RawConfig, RawService};
 use super::service::{self, percent};
+use super::timeouts;
 use super::*;
 
 /// Parses and checks `text`; problems are reported against `file`.
@@ -65,6 +66,7 @@ fn resolve(raw: &RawConfig, rep: &mut Reporter) -> Model {
         services.push(s);
     }
     link_calls(&mut services, &declared);
+    timeouts::check(rep, &services);
     let mut model = model(raw, services, rep);
     model.environments = environments::resolve(raw, &model.observability, &declared, rep);
     model
@@ -119,6 +121,11 @@ fn check_defaults_are_inheritable(d: &RawService, rep: &mut Reporter) {
     own.extend(d.node_port.as_ref().map(|v| (v.span(), "node_port")));
     own.extend(d.native_ports.first().map(|v| (v.span(), "native_ports")));
     own.extend(d.env.keys().next().map(|k| (k.span(), "env")));
+    own.extend(
+        d.upstream_timeout_ms
+            .as_ref()
+            .map(|v| (v.span(), "upstream_timeout_ms")),
+    );
     for (span, key) in own {
         rep.error(
             span,

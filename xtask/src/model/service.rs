@@ -78,6 +78,8 @@ pub(super) fn resolve(
         limits: s.resources(rep, &svc.limits, &d.limits, "limits"),
         rollout: s.rollout(rep),
         db_pool: s.db_pool(rep, database),
+        http: s.http(rep),
+        upstream_timeout_ms: svc.upstream_timeout_ms.as_ref().map(|t| *t.get_ref()),
         routes: svc.routes.iter().map(|r| r.get_ref().clone()).collect(),
         calls: svc.calls.iter().map(|c| c.get_ref().clone()).collect(),
         callers: Vec::new(),
@@ -91,6 +93,7 @@ pub(super) fn resolve(
             .iter()
             .map(|(k, v)| (k.get_ref().clone(), v.clone()))
             .collect(),
+        span: key.span(),
     }
 }
 
@@ -287,6 +290,59 @@ impl Settings<'_> {
     }
 
     /// The pool of a service with a database; others have none to size.
+    /// The `HTTP_*` limits of the service's server, each within what a
+    /// server can sensibly be held to.
+    fn http(&self, rep: &mut Reporter) -> Http {
+        let own = self.own.http.clone().unwrap_or_default();
+        let def = self.defaults.http.clone().unwrap_or_default();
+        let mut limit = |own: Option<Spanned<u32>>,
+                         def: Option<Spanned<u32>>,
+                         key: &str,
+                         range: std::ops::RangeInclusive<u32>| {
+            match own.or(def) {
+                Some(v) if range.contains(v.get_ref()) => *v.get_ref(),
+                Some(v) => {
+                    rep.error(
+                        v.span(),
+                        &format!("http.{key} outside {}-{}", range.start(), range.end()),
+                        &format!("an integer from {} to {}", range.start(), range.end()),
+                    );
+                    *range.start()
+                }
+                None => {
+                    self.missing(rep, &format!("http.{key}"));
+                    *range.start()
+                }
+            }
+        };
+        Http {
+            header_read_timeout_ms: limit(
+                own.header_read_timeout_ms,
+                def.header_read_timeout_ms,
+                "header_read_timeout_ms",
+                100..=120_000,
+            ),
+            idle_timeout_ms: limit(
+                own.idle_timeout_ms,
+                def.idle_timeout_ms,
+                "idle_timeout_ms",
+                100..=3_600_000,
+            ),
+            max_connections: limit(
+                own.max_connections,
+                def.max_connections,
+                "max_connections",
+                1..=1_000_000,
+            ),
+            max_header_bytes: limit(
+                own.max_header_bytes,
+                def.max_header_bytes,
+                "max_header_bytes",
+                1024..=65_536,
+            ),
+        }
+    }
+
     fn db_pool(&self, rep: &mut Reporter, database: bool) -> DbPool {
         let own = self.own.db_pool.unwrap_or_default();
         let def = self.defaults.db_pool.unwrap_or_default();
