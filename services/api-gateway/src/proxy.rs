@@ -76,7 +76,8 @@ async fn proxy(
             if is_length_limit(&err) {
                 payload_too_large()
             } else {
-                Problem::malformed(format!("the request body could not be read: {err}"))
+                tracing::debug!(error = %err, "reading a request body failed");
+                Problem::malformed("the request body could not be read")
             }
         })?;
     if needs_json(&parts.method) && !body.is_empty() && !is_json(&parts.headers) {

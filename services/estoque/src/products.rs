@@ -1,16 +1,17 @@
 //! The public catalog: `/api/v1/products`. Reads are public, writes need the
 //! admin token. `stock` is always the available quantity (holds subtracted).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
+use loja_runtime::json::Path;
 use loja_runtime::openapi::{
     self as doc, Conflict, Invalid, Malformed, NotFound, PayloadTooLarge, Unauthorized,
     Unavailable, UnsupportedMediaType,
 };
 use loja_runtime::page::{self, Page};
-use loja_runtime::{Admin, Json, Query, db};
+use loja_runtime::{Admin, Json, Query, db, rules};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::Object;
 use utoipa::{IntoParams, ToSchema};
@@ -27,19 +28,6 @@ pub const MAX_STOCK_DELTA: i64 = 1_000_000_000;
 /// Longest product name, in characters.
 pub const MAX_NAME_CHARS: usize = 200;
 
-/// What a sku looks like; [`check_sku`] holds requests to it.
-pub const SKU_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
-
-/// A name that is not blank and has no control character, as
-/// [`check_name`] checks it: Rust's `char::is_control` (Unicode `Cc`) and
-/// `char::is_whitespace` (`White_Space`) spelled out, since regex flavours
-/// disagree on `\s`.
-pub const NAME_PATTERN: &str = concat!(
-    "^[^\\u0000-\\u001F\\u007F-\\u009F]*",
-    "[^\\u0000-\\u0020\\u007F-\\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000]",
-    "[^\\u0000-\\u001F\\u007F-\\u009F]*$"
-);
-
 /// A cursor this API hands out: the hex of a sku, two digits per byte.
 pub const CURSOR_PATTERN: &str =
     "^(?:2[DEde]|3[0-9]|4[1-9A-Fa-f]|5[0-9AFaf]|6[1-9A-Fa-f]|7[0-9Aa]){1,64}$";
@@ -53,11 +41,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 }
 
 fn sku_schema() -> Object {
-    doc::string(1, 64, Some(SKU_PATTERN))
+    doc::string(1, rules::MAX_SKU_LEN, Some(rules::SKU_PATTERN))
 }
 
 fn name_schema() -> Object {
-    doc::string(1, MAX_NAME_CHARS, Some(NAME_PATTERN))
+    doc::string(1, MAX_NAME_CHARS, Some(&rules::visible_text_pattern()))
 }
 
 fn price_schema() -> Object {
@@ -205,13 +193,9 @@ impl ListQuery {
     }
 }
 
-/// `sku` matches `[A-Za-z0-9._-]{1,64}`.
+/// `sku` matches `[A-Za-z0-9._-]{1,64}` ([`rules::is_sku`]).
 pub fn check_sku(field: &str, sku: &str) -> Result<(), Error> {
-    let ok = (1..=64).contains(&sku.len())
-        && sku
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if ok {
+    if rules::is_sku(sku) {
         Ok(())
     } else {
         Err(Error::validation(field, "must match [A-Za-z0-9._-]{1,64}"))
@@ -219,18 +203,15 @@ pub fn check_sku(field: &str, sku: &str) -> Result<(), Error> {
 }
 
 fn check_name(name: &str) -> Result<(), Error> {
-    let chars = name.chars().count();
-    if !(1..=MAX_NAME_CHARS).contains(&chars) {
-        return Err(Error::validation("name", "must be 1 to 200 characters"));
-    }
-    // A blank or control-character name cannot be shown to a customer.
-    if name.trim().is_empty() || name.chars().any(char::is_control) {
-        return Err(Error::validation(
+    // A name that shows nothing cannot be shown to a customer.
+    if rules::is_visible_text(name, 1..=MAX_NAME_CHARS) {
+        Ok(())
+    } else {
+        Err(Error::validation(
             "name",
-            "must not be blank or contain control characters",
-        ));
+            "must be 1 to 200 characters, some of them visible, none a control character",
+        ))
     }
-    Ok(())
 }
 
 fn check_price(price: i64) -> Result<(), Error> {
@@ -348,7 +329,7 @@ async fn list(
     ))]
 async fn fetch(
     State(state): State<AppState>,
-    Path(sku): Path<String>,
+    Path(SkuPath(sku)): Path<SkuPath>,
 ) -> Result<Json<Product>, Error> {
     const FIND_PRODUCT: &str = concat!("SELECT ", columns!(), " FROM products WHERE sku = $1");
     let product: Option<Product> = db::instrument(
@@ -379,7 +360,7 @@ async fn fetch(
 async fn update(
     _: Admin,
     State(state): State<AppState>,
-    Path(sku): Path<String>,
+    Path(SkuPath(sku)): Path<SkuPath>,
     Json(body): Json<ProductPatch>,
 ) -> Result<Json<Product>, Error> {
     body.validate()?;
@@ -420,7 +401,7 @@ async fn update(
 async fn restock(
     _: Admin,
     State(state): State<AppState>,
-    Path(sku): Path<String>,
+    Path(SkuPath(sku)): Path<SkuPath>,
     Json(body): Json<Restock>,
 ) -> Result<Json<Product>, Error> {
     body.validate()?;
@@ -442,6 +423,24 @@ async fn restock(
     )
     .await?;
     product.map(Json).ok_or_else(|| not_found(&sku))
+}
+
+/// A sku in a path. What cannot be a sku names no product: the request is
+/// answered 404 before it reaches the database.
+#[derive(Debug, Deserialize)]
+#[serde(try_from = "String")]
+struct SkuPath(String);
+
+impl TryFrom<String> for SkuPath {
+    type Error = &'static str;
+
+    fn try_from(sku: String) -> Result<Self, Self::Error> {
+        if rules::is_sku(&sku) {
+            Ok(SkuPath(sku))
+        } else {
+            Err("not a sku")
+        }
+    }
 }
 
 fn not_found(sku: &str) -> Error {

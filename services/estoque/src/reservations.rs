@@ -9,11 +9,12 @@
 use std::collections::HashSet;
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
+use loja_runtime::json::Path;
 use loja_runtime::{Json, db};
 use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};

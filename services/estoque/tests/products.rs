@@ -93,7 +93,7 @@ async fn writes_need_the_admin_token(pool: PgPool) {
             Some("Bearer wrong"),
             Some("Basic dGVzdA=="),
             Some(TOKEN),
-            Some("bearer test-admin-token"),
+            Some("Bearertest-admin-token"),
         ] {
             let mut b = Request::builder()
                 .method(method.clone())
@@ -112,6 +112,22 @@ async fn writes_need_the_admin_token(pool: PgPool) {
         }
     }
     assert_eq!(snapshot(&pool).await, before);
+}
+
+#[sqlx::test(migrations = "./migrations")]
+async fn a_path_that_cannot_name_a_product_is_404_before_the_database(pool: PgPool) {
+    let c = Client::estoque(pool);
+    let long = "A".repeat(10_000);
+    for uri in [
+        format!("/api/v1/products/{long}"),
+        "/api/v1/products/%FF%FE".to_owned(),
+        "/api/v1/products/a%00b".to_owned(),
+    ] {
+        let (status, problem) = c.get(&uri).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{uri}: {problem}");
+        assert_eq!(problem["code"], "not_found");
+        assert!(!problem["detail"].as_str().unwrap().contains(&long));
+    }
 }
 
 #[sqlx::test(migrations = "./migrations")]
@@ -290,6 +306,15 @@ async fn create_rejects_every_invalid_body(pool: PgPool) {
         (r#"{"sku":7,"name":"N","price_cents":1}"#.into(), "sku"),
         (r#"{"sku":"N","name":"","price_cents":1}"#.into(), "name"),
         (r#"{"sku":"N","name":"   ","price_cents":1}"#.into(), "name"),
+        (
+            r#"{"sku":"N","name":"\u200b\u2800\u3164","price_cents":1}"#.into(),
+            "name",
+        ),
+        (r#"["N","Camiseta",4990,3]"#.into(), "expected an object"),
+        (
+            r#"{"sku":"N","name":"A","name":"B","price_cents":1}"#.into(),
+            "name",
+        ),
         (
             r#"{"sku":"N","name":"a\u0000b","price_cents":1}"#.into(),
             "name",

@@ -2,14 +2,15 @@
 //! reads (`/api/v1/payments`). A payment exists at most once per order.
 
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::post;
 use chrono::{DateTime, Utc};
+use loja_runtime::json::Path;
 use loja_runtime::openapi::{self as doc, Invalid, NotFound, Unauthorized, Unavailable};
 use loja_runtime::page::{self, Page};
-use loja_runtime::{Admin, Json, Problem, Query, db};
+use loja_runtime::{Admin, Json, Problem, Query, db, rules};
 use serde::{Deserialize, Serialize};
 use utoipa::openapi::schema::Object;
 use utoipa::{IntoParams, ToSchema};
@@ -135,21 +136,13 @@ impl NewPayment {
         }
         match (self.method, self.token.as_deref()) {
             (Method::Card, None) => Err(Error::validation("token", "is required for card")),
-            (Method::Card, Some(token)) if !is_test_token(token) => Err(Error::validation(
-                "token",
-                "must be `tok_` followed by 1 to 60 letters, digits or `_`",
-            )),
+            (Method::Card, Some(token)) if !rules::is_card_token(token) => {
+                Err(Error::validation("token", rules::CARD_TOKEN_RULE))
+            }
             (Method::Pix, Some(_)) => Err(Error::validation("token", "pix takes no token")),
             _ => Ok(()),
         }
     }
-}
-
-fn is_test_token(token: &str) -> bool {
-    token.strip_prefix("tok_").is_some_and(|rest| {
-        (1..=60).contains(&rest.len())
-            && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    })
 }
 
 /// Query of `GET /api/v1/payments`.

@@ -15,7 +15,9 @@ use uuid::Uuid;
 
 use crate::model::PaymentMethod;
 
-/// Why an upstream call gave no usable answer.
+/// Why an upstream call gave no usable answer. The text of each variant is
+/// the cause, for the logs (it may name addresses and repeat what the
+/// service answered); a client sees only [`CallError::detail`].
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CallError {
     /// The service could not be reached, or answered that it is unavailable.
@@ -27,6 +29,10 @@ pub enum CallError {
     /// The service answered something this contract does not allow.
     #[error("{0}")]
     Unexpected(String),
+    /// The service refused the request as invalid (a 4xx this contract does
+    /// not expect): what the client sent is at fault, not the platform.
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl CallError {
@@ -35,19 +41,34 @@ impl CallError {
         match self {
             CallError::Timeout(_) => "upstream_timeout",
             CallError::Unavailable(_) | CallError::Unexpected(_) => "upstream_unavailable",
+            CallError::Refused(_) => "validation_failed",
         }
     }
 
-    /// The 503/504 problem for this failure.
-    pub fn problem(&self) -> Problem {
+    /// What a client is told, written for it: never the cause.
+    pub fn detail(&self) -> &'static str {
         match self {
-            CallError::Timeout(d) => Problem::timeout(d.clone()),
-            CallError::Unavailable(d) | CallError::Unexpected(d) => Problem::unavailable(d.clone()),
+            CallError::Timeout(_) => "a service this order needs did not answer in time",
+            CallError::Unavailable(_) | CallError::Unexpected(_) => {
+                "a service this order needs is unavailable; try again shortly"
+            }
+            CallError::Refused(_) => "the order was refused as invalid by a service it needs",
+        }
+    }
+
+    /// The problem for this failure (its cause is logged here).
+    pub fn problem(&self) -> Problem {
+        tracing::warn!(error = %self, "upstream call failed");
+        let detail = self.detail();
+        match self {
+            CallError::Timeout(_) => Problem::timeout(detail),
+            CallError::Unavailable(_) | CallError::Unexpected(_) => Problem::unavailable(detail),
+            CallError::Refused(_) => Problem::validation(detail),
         }
     }
 
     fn retryable(&self) -> bool {
-        !matches!(self, CallError::Unexpected(_))
+        !matches!(self, CallError::Unexpected(_) | CallError::Refused(_))
     }
 }
 
@@ -153,8 +174,15 @@ impl Service {
     }
 }
 
+/// An answer outside the contract: a 4xx is the request's fault (a client
+/// error that must stay one), anything else the service's.
 fn unexpected(service: &str, what: &str, status: StatusCode, body: &Value) -> CallError {
-    CallError::Unexpected(format!("{service} answered {what} with {status}: {body}"))
+    let cause = format!("{service} answered {what} with {status}: {body}");
+    if status.is_client_error() {
+        CallError::Refused(cause)
+    } else {
+        CallError::Unexpected(cause)
+    }
 }
 
 /// What estoque did with a reservation request.

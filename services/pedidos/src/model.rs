@@ -2,7 +2,7 @@
 //! and the order as stored and shown.
 
 use chrono::{DateTime, Utc};
-use loja_runtime::Problem;
+use loja_runtime::{Problem, rules};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
@@ -14,8 +14,6 @@ pub const MAX_ITEMS: usize = 100;
 pub const MAX_QUANTITY: i64 = 1000;
 /// Longest `customer_id`, in characters.
 pub const MAX_CUSTOMER_ID: usize = 128;
-/// Longest card token, in bytes.
-pub const MAX_TOKEN_LEN: usize = 255;
 
 /// `POST /api/v1/orders` body. Unknown fields (a client-sent price, say) are
 /// rejected at every level; prices come from the catalog.
@@ -27,7 +25,7 @@ pub const MAX_TOKEN_LEN: usize = 255;
     "payment": {"method": "card", "token": "tok_visa"}
 }))]
 pub struct NewOrder {
-    /// 1 to 128 characters, no control characters.
+    /// 1 to 128 characters, some of them visible, none a control character.
     #[schema(schema_with = crate::openapi::customer_id_schema)]
     pub customer_id: String,
     #[schema(schema_with = crate::openapi::items_schema)]
@@ -79,30 +77,16 @@ fn invalid(field: &str, detail: impl Into<String>) -> Problem {
     Problem::invalid_field(field, detail.into())
 }
 
-/// True for a sku estoque could hold: `[A-Za-z0-9._-]{1,64}`. Anything else
-/// cannot exist, so it is refused before an order is stored.
-fn is_sku(sku: &str) -> bool {
-    (1..=64).contains(&sku.len())
-        && sku
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-}
-
 impl NewOrder {
     /// Checks every rule API.md states for a new order. Runs before anything
     /// is stored; the first broken rule is reported, naming its field.
     pub fn validate(&self) -> Result<(), Problem> {
-        let customer_chars = self.customer_id.chars().count();
-        if customer_chars == 0 || customer_chars > MAX_CUSTOMER_ID {
+        if !rules::is_visible_text(&self.customer_id, 1..=MAX_CUSTOMER_ID) {
             return Err(invalid(
                 "customer_id",
-                format!("must be 1 to {MAX_CUSTOMER_ID} characters"),
-            ));
-        }
-        if self.customer_id.chars().any(char::is_control) {
-            return Err(invalid(
-                "customer_id",
-                "must not contain control characters",
+                format!(
+                    "must be 1 to {MAX_CUSTOMER_ID} characters, some of them visible, none a control character"
+                ),
             ));
         }
         if self.items.is_empty() || self.items.len() > MAX_ITEMS {
@@ -113,7 +97,9 @@ impl NewOrder {
         }
         let mut seen = std::collections::HashSet::new();
         for (i, item) in self.items.iter().enumerate() {
-            if !is_sku(&item.sku) {
+            // A sku estoque cannot hold cannot exist: refused before the
+            // order is stored.
+            if !rules::is_sku(&item.sku) {
                 return Err(invalid(
                     &format!("items[{i}].sku"),
                     "must match [A-Za-z0-9._-]{1,64}",
@@ -133,14 +119,16 @@ impl NewOrder {
             }
         }
         match (self.payment.method, self.payment.token.as_deref()) {
-            (PaymentMethod::Card, Some(token))
-                if token.starts_with("tok_")
-                    && token.len() <= MAX_TOKEN_LEN
-                    && token.bytes().all(|b| b.is_ascii_graphic()) => {}
+            // pagamentos' own rule: a token it would refuse never makes an
+            // order that fails there.
+            (PaymentMethod::Card, Some(token)) if rules::is_card_token(token) => {}
             (PaymentMethod::Card, _) => {
                 return Err(invalid(
                     "payment.token",
-                    "a card payment needs a token starting with `tok_` (at most 255 visible characters)",
+                    format!(
+                        "a card payment needs a token that {}",
+                        rules::CARD_TOKEN_RULE
+                    ),
                 ));
             }
             (PaymentMethod::Pix, None) => {}

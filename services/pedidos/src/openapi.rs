@@ -4,6 +4,7 @@
 
 use loja_runtime::openapi::{self as doc, problem_response};
 use loja_runtime::page::MAX_LIMIT;
+use loja_runtime::rules;
 use utoipa::PartialSchema;
 use utoipa::openapi::response::Response;
 use utoipa::openapi::schema::{
@@ -11,7 +12,7 @@ use utoipa::openapi::schema::{
 };
 use utoipa::openapi::{OpenApi, RefOr, Schema};
 
-use crate::model::{MAX_CUSTOMER_ID, MAX_ITEMS, MAX_QUANTITY, MAX_TOKEN_LEN, NewItem};
+use crate::model::{MAX_CUSTOMER_ID, MAX_ITEMS, MAX_QUANTITY, NewItem};
 
 /// The OpenAPI document of pedidos' public routes, from the registration
 /// [`crate::app`] serves.
@@ -58,19 +59,12 @@ pub fn cursor_schema() -> Object {
     doc::string(0, 50, Some("^(?:-?[0-9]{1,16}\\.[0-9A-Fa-f]{32})?$"))
 }
 
-/// A sku estoque could hold, as `model::is_sku` checks it.
-pub const SKU_PATTERN: &str = "^[A-Za-z0-9._-]{1,64}$";
-/// A `customer_id` without control characters (Unicode `Cc`).
-pub const CUSTOMER_ID_PATTERN: &str = "^[^\\u0000-\\u001F\\u007F-\\u009F]*$";
-/// A card token: `tok_` then visible ASCII, at most [`MAX_TOKEN_LEN`] in all.
-pub const TOKEN_PATTERN: &str = "^tok_[\\u0021-\\u007E]*$";
-
 pub fn customer_id_schema() -> Object {
-    doc::string(1, MAX_CUSTOMER_ID, Some(CUSTOMER_ID_PATTERN))
+    doc::string(1, MAX_CUSTOMER_ID, Some(&rules::visible_text_pattern()))
 }
 
 pub fn sku_schema() -> Object {
-    doc::string(1, 64, Some(SKU_PATTERN))
+    doc::string(1, rules::MAX_SKU_LEN, Some(rules::SKU_PATTERN))
 }
 
 pub fn quantity_schema() -> Object {
@@ -102,9 +96,9 @@ pub fn payment_schema() -> RefOr<Schema> {
             "token",
             ObjectBuilder::new()
                 .schema_type(Type::String)
-                .min_length(Some(4))
-                .max_length(Some(MAX_TOKEN_LEN))
-                .pattern(Some(TOKEN_PATTERN))
+                .min_length(Some(5))
+                .max_length(Some(64))
+                .pattern(Some(rules::CARD_TOKEN_PATTERN))
                 .description(Some(
                     "A test card token: `tok_visa`, `tok_mastercard` or any other `tok_…` is \
                      approved; `tok_chargeDeclined` and `tok_insufficientFunds` are declined.",

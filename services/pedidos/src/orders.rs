@@ -1,15 +1,16 @@
 //! The orders resource (`/api/v1/orders`): place, read, list and cancel.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use loja_runtime::json::{Path, RawJson};
 use loja_runtime::openapi::{
     Conflict, Invalid, Malformed, NotFound, PayloadTooLarge, Timeout, Unauthorized, Unavailable,
     UnsupportedMediaType,
 };
 use loja_runtime::page::{DEFAULT_LIMIT, MAX_LIMIT, Page};
 use loja_runtime::problem::PROBLEM_JSON;
-use loja_runtime::{Admin, Json, Query};
+use loja_runtime::{Admin, Json, Problem, Query, rules};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::Instrument;
@@ -21,7 +22,7 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::error::Error;
 use crate::idempotency::{self, Existing};
-use crate::model::{NewOrder, Order};
+use crate::model::{MAX_CUSTOMER_ID, NewOrder, Order};
 use crate::openapi::PaymentDeclined;
 use crate::repo::{self, Cursor};
 use crate::saga;
@@ -72,13 +73,15 @@ fn respond(status: StatusCode, body: &Value) -> Response {
 async fn create(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(body): Json<Value>,
+    RawJson(bytes): RawJson,
 ) -> Result<Response, Error> {
-    // Everything is checked before anything is stored.
+    // Everything is checked before anything is stored, on the bytes the
+    // client sent: a repeated member or an array in place of an object is
+    // refused, never settled by a JSON value's last-one-wins.
     let key = idempotency::parse_key(&headers)?;
-    let bytes = serde_json::to_vec(&body).unwrap_or_default();
     let new: NewOrder = loja_runtime::json::parse(&bytes)?;
     new.validate()?;
+    let body: Value = serde_json::from_slice(&bytes).map_err(Problem::internal)?;
 
     let id = Uuid::now_v7();
     let mut tx = state.db.begin().await?;
@@ -222,6 +225,15 @@ async fn list(
         })?),
     };
     let customer_id = present(query.customer_id);
+    if let Some(id) = &customer_id
+        && !rules::is_visible_text(id, 1..=MAX_CUSTOMER_ID)
+    {
+        return Err(Problem::invalid_field(
+            "customer_id",
+            format!("must be 1 to {MAX_CUSTOMER_ID} characters, some of them visible"),
+        )
+        .into());
+    }
     // Orders come newest first; one extra row tells whether another page follows.
     let rows = repo::list(&state.db, customer_id.as_deref(), limit, after).await?;
     let page = Page::new(rows, limit, |o: &Order| {

@@ -210,8 +210,14 @@ impl Cursor {
     /// Parses what [`Cursor::encode`] produced; `None` for anything else.
     pub fn decode(s: &str) -> Option<Cursor> {
         let (micros, id) = s.split_once('.')?;
+        let created_at = DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+        // Every order was created in years PostgreSQL can store; a cursor
+        // beyond them was made up, and the database would refuse it.
+        if !(1..=9999).contains(&chrono::Datelike::year(&created_at)) {
+            return None;
+        }
         Some(Cursor {
-            created_at: DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+            created_at,
             id: Uuid::try_parse(id).ok()?,
         })
     }

@@ -52,8 +52,10 @@ fn failure(code: &str, detail: impl Into<String>) -> Value {
     json!({"code": code, "detail": detail.into()})
 }
 
+/// The stored failure of an order: the stable code and the detail a client
+/// may read; the cause went to the logs.
 fn call_failure(err: &CallError) -> Value {
-    failure(err.code(), err.to_string())
+    failure(err.code(), err.detail())
 }
 
 impl Saga {
@@ -407,6 +409,7 @@ fn outcome_problem(order: &Order) -> Problem {
         "unknown_sku" => (StatusCode::UNPROCESSABLE_ENTITY, Code::UnknownSku),
         "payment_declined" => (StatusCode::PAYMENT_REQUIRED, Code::PaymentDeclined),
         "upstream_timeout" => (StatusCode::GATEWAY_TIMEOUT, Code::UpstreamTimeout),
+        "validation_failed" => (StatusCode::UNPROCESSABLE_ENTITY, Code::ValidationFailed),
         _ => (StatusCode::SERVICE_UNAVAILABLE, Code::UpstreamUnavailable),
     };
     let mut problem = Problem::new(status, code, detail).with("order_id", order.id.to_string());

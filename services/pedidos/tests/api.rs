@@ -39,6 +39,46 @@ async fn bad_orders_are_refused_and_store_nothing(db: PgPool) {
             StatusCode::UNPROCESSABLE_ENTITY,
             Some("items[0].quantity"),
         ),
+        // Text that shows nothing is no customer.
+        (
+            VALID.replace(r#""c-42""#, r#""   ""#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("customer_id"),
+        ),
+        (
+            VALID.replace(r#""c-42""#, r#""\u200b\u3164""#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("customer_id"),
+        ),
+        // Tokens pagamentos would refuse are refused here, as the client's error.
+        (
+            VALID.replace(r#""tok_visa""#, r#""tok_""#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("payment.token"),
+        ),
+        (
+            VALID.replace(r#""tok_visa""#, r#""tok_vi-sa""#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("payment.token"),
+        ),
+        // JSON that must not be read as an order.
+        (format!("{VALID} xyz"), StatusCode::BAD_REQUEST, None),
+        (format!("{VALID}{{}}"), StatusCode::BAD_REQUEST, None),
+        (
+            VALID.replace(r#""c-42","#, r#""c-42","customer_id":"c-43","#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+        ),
+        (
+            VALID.replace(r#"{"sku":"CAM-001","quantity":2}"#, r#"["CAM-001",2]"#),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some("items[0]"),
+        ),
+        (
+            r#"["c-42",[{"sku":"CAM-001","quantity":2}],{"method":"pix"}]"#.into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+        ),
     ];
     for (body, status, field) in cases {
         let reply = send(&router, post_order(&body, Some("k-bad"))).await;
@@ -67,6 +107,41 @@ async fn non_json_content_type_is_415(db: PgPool) {
 }
 
 #[sqlx::test(migrator = "pedidos::MIGRATOR")]
+async fn a_compressed_body_is_415(db: PgPool) {
+    let router = router(db.clone());
+    let request = axum::http::Request::post("/api/v1/orders")
+        .header("content-type", "application/json")
+        .header("content-encoding", "gzip")
+        .body(axum::body::Body::from(VALID))
+        .unwrap();
+    let reply = send(&router, request).await;
+    assert_eq!(reply.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(reply.body["code"], "unsupported_media_type");
+    assert_eq!(count_orders(&db).await, 0);
+}
+
+#[sqlx::test(migrator = "pedidos::MIGRATOR")]
+async fn listing_parameters_the_database_would_refuse_are_422(db: PgPool) {
+    let router = router(db.clone());
+    for uri in [
+        "/api/v1/orders?customer_id=c%0042",
+        "/api/v1/orders?customer_id=%20%20",
+        // Before any year PostgreSQL stores, and after any order's.
+        "/api/v1/orders?cursor=-250000000000000000.0190a0b0c0d0e0f00000000000000000",
+        "/api/v1/orders?cursor=300000000000000000.0190a0b0c0d0e0f00000000000000000",
+    ] {
+        let reply = send(&router, get(uri, Some(common::TOKEN))).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{uri}: {:?}",
+            reply.body
+        );
+        assert_eq!(reply.content_type, "application/problem+json");
+    }
+}
+
+#[sqlx::test(migrator = "pedidos::MIGRATOR")]
 async fn bad_idempotency_keys_are_422_before_storing(db: PgPool) {
     let router = router(db.clone());
     let long = "k".repeat(256);
@@ -89,12 +164,19 @@ async fn an_unreachable_estoque_fails_the_order_with_503_naming_it(db: PgPool) {
         reply.body
     );
     assert_eq!(reply.body["code"], "upstream_unavailable");
+    // Written for the client: no address, no library's words.
+    let detail = reply.body["detail"].as_str().unwrap();
+    assert_eq!(
+        detail,
+        "a service this order needs is unavailable; try again shortly"
+    );
     let id = reply.body["order_id"].as_str().unwrap().to_owned();
 
     let order = send(&router, get(&format!("/api/v1/orders/{id}"), None)).await;
     assert_eq!(order.status, StatusCode::OK);
     assert_eq!(order.body["status"], "failed");
     assert_eq!(order.body["failure"]["code"], "upstream_unavailable");
+    assert_eq!(order.body["failure"]["detail"], detail);
     assert_eq!(order.body["items"][0]["sku"], "CAM-001");
 
     let metrics = send(&router, get("/metrics", None)).await;

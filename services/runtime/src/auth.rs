@@ -27,12 +27,21 @@ impl AdminToken {
             .headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(bearer)
         else {
             return false;
         };
         presented.as_bytes().ct_eq(self.0.as_bytes()).into()
     }
+}
+
+/// The credentials of `Authorization: Bearer <token>`; the scheme name is
+/// case-insensitive (RFC 9110 section 11.1), the spaces after it any number.
+fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim_start_matches(' '))
 }
 
 impl std::fmt::Debug for AdminToken {
@@ -90,6 +99,16 @@ mod tests {
         assert!(!t.allows(&parts(Some("Bearer s3cret2"))));
         assert!(!t.allows(&parts(Some("s3cret"))));
         assert!(!t.allows(&parts(None)));
+    }
+
+    #[test]
+    fn the_scheme_name_is_case_insensitive() {
+        let t = AdminToken::new("s3cret").unwrap();
+        for auth in ["bearer s3cret", "BEARER s3cret", "BeArEr  s3cret"] {
+            assert!(t.allows(&parts(Some(auth))), "{auth}");
+        }
+        assert!(!t.allows(&parts(Some("Basic s3cret"))));
+        assert!(!t.allows(&parts(Some("Bearers3cret"))));
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub mod observe;
 pub mod openapi;
 pub mod page;
 pub mod problem;
+pub mod rules;
 pub mod server;
 pub mod state;
 pub mod tasks;

@@ -10,6 +10,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::problem::{Code, Problem};
 
+mod strict;
+
+use strict::Strict;
+
 /// A JSON body. Not JSON at all → 400; JSON of the wrong shape (missing or
 /// unknown field, wrong type) → 422 naming the field; wrong content type → 415.
 /// As a response it serializes `T` with `content-type: application/json`.
@@ -24,16 +28,7 @@ where
     type Rejection = Problem;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        if !is_json(req.headers()) {
-            return Err(unsupported_media_type());
-        }
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                payload_too_large()
-            } else {
-                Problem::malformed(rejection.body_text())
-            }
-        })?;
+        let RawJson(bytes) = RawJson::from_request(req, state).await?;
         parse(&bytes).map(Json)
     }
 }
@@ -44,25 +39,49 @@ impl<T: Serialize> IntoResponse for Json<T> {
     }
 }
 
-/// Parses a JSON document into `T`, classifying failures as API.md asks.
+/// Parses a JSON document into `T`, classifying failures as API.md asks:
+/// not one JSON document (a syntax error, or anything after it) → 400; an
+/// object member that is missing, unknown, repeated, of the wrong type (an
+/// array where an object belongs included) → 422 naming the field.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Problem> {
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(de).map_err(|err| {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(Strict(&mut de)).map_err(|err| {
         let path = err.path().to_string();
         let inner = err.into_inner();
         match inner.classify() {
             serde_json::error::Category::Data => {
+                let said = in_api_words(&inner.to_string());
                 let detail = if path == "." {
-                    inner.to_string()
+                    said
                 } else {
-                    format!("{path}: {inner}")
+                    format!("{path}: {said}")
                 };
                 Problem::validation(detail).with("field", path)
             }
             _ => Problem::malformed(format!("the body is not valid JSON: {inner}")),
         }
     })?;
+    de.end().map_err(|_| {
+        Problem::malformed("the body is not one JSON document: something follows it")
+    })?;
     Ok(value)
+}
+
+/// serde's message with the names of this code's types (`expected struct
+/// NewOrder`) replaced by what a client sees: a JSON object.
+fn in_api_words(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(at) = rest.find("expected struct ") {
+        out.push_str(&rest[..at]);
+        out.push_str("expected an object");
+        let name = &rest[at + "expected struct ".len()..];
+        rest = &name[name
+            .find(|c: char| !c.is_alphanumeric() && c != '_')
+            .unwrap_or(name.len())..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// For an optional member, as `#[serde(default, deserialize_with =
@@ -127,6 +146,17 @@ pub fn is_json(headers: &HeaderMap) -> bool {
         || essence.to_ascii_lowercase().ends_with("+json")
 }
 
+/// True when the body declares a content coding (gzip, say) other than
+/// `identity`: this API reads only plain JSON.
+fn is_encoded(headers: &HeaderMap) -> bool {
+    headers.get_all(header::CONTENT_ENCODING).iter().any(|v| {
+        v.to_str().map_or(true, |v| {
+            v.split(',')
+                .any(|c| !c.trim().is_empty() && !c.trim().eq_ignore_ascii_case("identity"))
+        })
+    })
+}
+
 /// 415 `unsupported_media_type`.
 pub fn unsupported_media_type() -> Problem {
     Problem::new(
@@ -158,10 +188,83 @@ where
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        let pairs = form_urlencoded::parse(query.as_bytes());
+        // No parameter of this API holds a control character; none reaches
+        // a handler (or a database, which refuses a NUL).
+        if let Some((name, _)) = pairs
+            .clone()
+            .find(|(k, v)| k.chars().chain(v.chars()).any(char::is_control))
+        {
+            let name: String = name.chars().filter(|c| !c.is_control()).take(64).collect();
+            return Err(Problem::validation(format!(
+                "query: parameter `{name}` holds a control character"
+            ))
+            .with("field", name));
+        }
+        let de = serde_urlencoded::Deserializer::new(pairs);
         serde_path_to_error::deserialize(de)
             .map(Query)
             .map_err(|err| Problem::validation(format!("query: {err}")))
+    }
+}
+
+/// Path parameters. A segment that is not UTF-8 once decoded, or holds a
+/// control character, names no resource: 404, as a problem.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let nothing = || Problem::not_found("no resource has this name");
+        let raw = axum::extract::RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| nothing())?;
+        if raw.iter().any(|(_, v)| v.chars().any(char::is_control)) {
+            return Err(nothing());
+        }
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(v)| Path(v))
+            .map_err(|_| nothing())
+    }
+}
+
+/// The body of a request declared as JSON (else 415), read within the body
+/// limit (else 413), for a handler that needs the bytes as well as what
+/// [`parse`] makes of them.
+#[derive(Debug, Clone)]
+pub struct RawJson(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawJson {
+    type Rejection = Problem;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers()) {
+            return Err(unsupported_media_type());
+        }
+        if is_encoded(req.headers()) {
+            return Err(Problem::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                Code::UnsupportedMediaType,
+                "the body must be sent as is: no Content-Encoding is accepted",
+            ));
+        }
+        Bytes::from_request(req, state)
+            .await
+            .map(RawJson)
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    payload_too_large()
+                } else {
+                    Problem::malformed("the body could not be read")
+                }
+            })
     }
 }
 
@@ -184,6 +287,41 @@ mod tests {
     #[allow(dead_code)]
     struct Order {
         items: Vec<Item>,
+    }
+
+    #[test]
+    fn anything_after_the_document_is_400() {
+        for body in [
+            &br#"{"items":[]} xyz"#[..],
+            br#"{"items":[]}{}"#,
+            br#"{"items":[]}]"#,
+        ] {
+            let err = parse::<Order>(body).unwrap_err();
+            assert_eq!(err.status, StatusCode::BAD_REQUEST, "{err}");
+        }
+        // Whitespace after it is no second document.
+        assert!(parse::<Order>(b"{\"items\":[]} \n").is_ok());
+    }
+
+    #[test]
+    fn an_array_in_place_of_an_object_is_422_at_any_depth() {
+        let err = parse::<Order>(br#"[[["A",1]]]"#).unwrap_err();
+        assert_eq!(err.status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+        let err = parse::<Order>(br#"{"items":[["A",1]]}"#).unwrap_err();
+        assert_eq!(err.status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+        assert_eq!(err.extra["field"], "items[0]");
+        assert!(!err.detail.contains("Item"), "{err}");
+        assert!(err.detail.contains("expected an object"), "{err}");
+    }
+
+    #[test]
+    fn a_repeated_member_is_422_naming_it() {
+        let err = parse::<Order>(br#"{"items":[],"items":[]}"#).unwrap_err();
+        assert_eq!(err.status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+        assert!(err.detail.contains("duplicate field `items`"), "{err}");
+        let body = br#"{"items":[{"sku":"A","sku":"B","quantity":1}]}"#;
+        let err = parse::<Order>(body).unwrap_err();
+        assert!(err.detail.contains("duplicate field `sku`"), "{err}");
     }
 
     #[test]
