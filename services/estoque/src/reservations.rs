@@ -155,7 +155,7 @@ async fn reserve(
 /// Holds every item or none. A retry for an order that already has a
 /// reservation returns that reservation, whatever its status now.
 async fn hold(state: &AppState, order_id: Uuid, items: &[NewItem]) -> Result<Reservation, Error> {
-    let mut tx = state.db.begin().await?;
+    let mut tx = db::begin(&state.db).await?;
     const CLAIM_ORDER: &str = "INSERT INTO reservations (order_id, status, expires_at)
          VALUES ($1, 'held', now() + make_interval(secs => $2))
          ON CONFLICT (order_id) DO NOTHING";
@@ -310,7 +310,7 @@ async fn release(
 /// Releasing a committed reservation is how a cancelled order returns its
 /// units; committing a released one would sell units already back on sale.
 async fn transition(pool: &PgPool, order_id: Uuid, target: Status) -> Result<Reservation, Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = db::begin(&pool).await?;
     const LOCK_RESERVATION: &str = "SELECT status FROM reservations WHERE order_id = $1 FOR UPDATE";
     let status: Option<String> = db::instrument(
         LOCK_RESERVATION,

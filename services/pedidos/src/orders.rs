@@ -10,7 +10,7 @@ use loja_runtime::openapi::{
 };
 use loja_runtime::page::{DEFAULT_LIMIT, MAX_LIMIT, Page};
 use loja_runtime::problem::PROBLEM_JSON;
-use loja_runtime::{Admin, Json, Problem, Query, rules};
+use loja_runtime::{Admin, Json, Problem, Query, db, rules};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tracing::Instrument;
@@ -84,7 +84,7 @@ async fn create(
     let body: Value = serde_json::from_slice(&bytes).map_err(Problem::internal)?;
 
     let id = Uuid::now_v7();
-    let mut tx = state.db.begin().await?;
+    let mut tx = db::begin(&state.db).await?;
     let order = repo::insert(&mut tx, id, &new, state.service.saga.lease).await?;
     if let Some(key) = &key {
         let fingerprint = idempotency::fingerprint(&body);

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use loja_runtime::Problem;
+use loja_runtime::{Problem, db};
 use loja_runtime::problem::Code;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -270,7 +270,7 @@ impl Saga {
             payment,
             compensation_pending,
         };
-        let mut tx = self.db.begin().await?;
+        let mut tx = db::begin(&self.db).await?;
         let Some(order) = repo::finish(&mut tx, id, &outcome).await? else {
             tx.rollback().await?;
             return Ok(Progress::Lost);

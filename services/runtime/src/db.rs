@@ -28,6 +28,7 @@ pub async fn connect(
         .acquire_timeout(Duration::from_millis(config.db_acquire_timeout_ms))
         // A connection that died with a restarted server is noticed before use.
         .test_before_acquire(true)
+        .after_release(|conn, _| Box::pin(async move { Ok(released_cleanly(conn)) }))
         .connect_lazy_with(options);
 
     let deadline = tokio::time::Instant::now() + wait;
@@ -41,6 +42,37 @@ pub async fn connect(
             Err(err) => return Err(err).context("applying database migrations"),
         }
     }
+}
+
+/// A connection comes back to the pool inside a transaction only if
+/// something went wrong with the code that held it: it is closed rather than
+/// handed to a borrower whose statements would run in a transaction it never
+/// opened (and whose COMMIT could commit work it never did).
+fn released_cleanly(conn: &mut sqlx::PgConnection) -> bool {
+    use sqlx::Connection;
+    let clean = !conn.is_in_transaction();
+    if !clean {
+        tracing::error!("a connection came back inside a transaction; closing it");
+    }
+    clean
+}
+
+/// Opens a transaction on a pooled connection, in a task of its own.
+///
+/// Awaiting `pool.begin()` where the caller may be dropped (a client hung
+/// up, a caller's timeout fired) is not cancel-safe in sqlx 0.9.0
+/// (launchbadge/sqlx#4393): cancelled after BEGIN is sent but before its
+/// answer is read, it leaves the session inside a transaction that sqlx does
+/// not know of, and the pool hands that session on. In a task of its own,
+/// BEGIN always completes; a transaction nobody awaits any more is dropped
+/// whole, and so rolled back before its connection serves anyone else.
+pub async fn begin(
+    pool: &PgPool,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    let pool = pool.clone();
+    tokio::spawn(async move { pool.begin().await })
+        .await
+        .unwrap_or(Err(sqlx::Error::WorkerCrashed))
 }
 
 /// The span one SQL statement runs in: a child of the current (request)
