@@ -38,6 +38,7 @@ enum Command {
     Bench(perf::bench::Bench),
     Drill(perf::drill::Drill),
     Fuzz(perf::fuzz::Fuzz),
+    Hostile(perf::hostile::Hostile),
 }
 
 fn main() -> ExitCode {
@@ -61,6 +62,7 @@ fn main() -> ExitCode {
         Command::Bench(cmd) => cmd.run(&ws),
         Command::Drill(cmd) => cmd.run(&ws),
         Command::Fuzz(cmd) => cmd.run(&ws),
+        Command::Hostile(cmd) => cmd.run(&ws),
     });
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use loja_runtime::{Problem, db};
 use loja_runtime::problem::Code;
+use loja_runtime::{Problem, db};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;

@@ -22,7 +22,11 @@ where
             tx.rollback().await.unwrap();
         }
         let mut conn = pool.acquire().await.unwrap();
-        if sqlx::query("SAVEPOINT probe").execute(&mut *conn).await.is_ok() {
+        if sqlx::query("SAVEPOINT probe")
+            .execute(&mut *conn)
+            .await
+            .is_ok()
+        {
             leaked += 1;
             sqlx::query("ROLLBACK").execute(&mut *conn).await.unwrap();
         }
@@ -41,7 +45,10 @@ async fn one_connection(pool: &PgPool) -> PgPool {
 #[sqlx::test]
 async fn a_begin_dropped_half_way_never_hands_on_a_transaction(pool: PgPool) {
     let single = one_connection(&pool).await;
-    assert_eq!(leaks(&single, |p| async move { db::begin(&p).await }).await, 0);
+    assert_eq!(
+        leaks(&single, |p| async move { db::begin(&p).await }).await,
+        0
+    );
 }
 
 /// The defect [`db::begin`] works around, shown on the same sweep: when this

@@ -1,7 +1,8 @@
 //! Load, fault and contract testing of the native platform: `cargo xtask
 //! bench` ([`bench`]: throughput, latency, ceilings, footprint), `cargo xtask
 //! drill` ([`drill`]: rolling restarts and chaos under load) and `cargo xtask
-//! fuzz` ([`fuzz`]: schemathesis against the OpenAPI document). Bench and
+//! fuzz` ([`fuzz`]: schemathesis against the OpenAPI document) and `cargo
+//! xtask hostile` ([`hostile`]: every class of abusive client). Bench and
 //! drill drive the platform with the same order load ([`orders`] through
 //! [`wrk`]) and judge the aftermath with the same [`invariants`]; each writes
 //! a picture of the run beside its figures ([`plot`]).
@@ -9,6 +10,7 @@
 pub mod bench;
 pub mod drill;
 pub mod fuzz;
+pub mod hostile;
 pub mod invariants;
 pub mod orders;
 pub mod plot;
