@@ -153,6 +153,8 @@ const TOOLS: &[Tool] = &[
     // The open-loop (by rate) generator of `bench --scenario overload`;
     // pinned, and `--locked`: its newer releases want a newer rustc.
     cargo("oha", "oha@1.16.0"),
+    // Reads back the answers oha stores, each with its status and latency.
+    apt("sqlite3", "sqlite3"),
     // The Debian base of the compose-check stand-ins.
     apt("debootstrap", "debootstrap"),
     // The arm64 images: the binaries cross-built statically against

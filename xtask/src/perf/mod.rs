@@ -10,6 +10,7 @@ pub mod bench;
 pub mod drill;
 pub mod fuzz;
 pub mod invariants;
+pub mod oha;
 pub mod orders;
 pub mod plot;
 pub mod wrk;
