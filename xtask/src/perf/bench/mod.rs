@@ -6,7 +6,7 @@
 //! Results go to `<target>/bench/<timestamp>-<rev>.json` and a table to stdout.
 
 pub mod ceiling;
-mod cpu;
+pub(crate) mod cpu;
 mod dbstats;
 mod footprint;
 mod gateway;
