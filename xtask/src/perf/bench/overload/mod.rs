@@ -151,7 +151,7 @@ pub fn run(bench: &Bench, ws: &Workspace) -> Result<()> {
                 timing.step
             ),
         }
-        let from = crate::util::now_us();
+        let (from, clock) = (crate::util::now_us(), Instant::now());
         let answers = oha::run(&oha::Spec {
             urls: &platform.gateways,
             rate,
@@ -161,6 +161,8 @@ pub fn run(bench: &Bench, ws: &Workspace) -> Result<()> {
         });
         let _ = std::fs::remove_file(&bodies);
         let answers: Answers = answers?;
+        // Until the last request in flight was answered or given up on.
+        let elapsed = clock.elapsed();
         bands.push(band(from, &label));
         invariants::settle(&server, SETTLE)?;
         let confirmed = confirmed_orders(&server, &customer)?;
@@ -170,7 +172,7 @@ pub fn run(bench: &Bench, ws: &Workspace) -> Result<()> {
             connections,
             &answers,
             confirmed,
-            timing.step,
+            elapsed,
         ));
     }
     let to_us = crate::util::now_us();

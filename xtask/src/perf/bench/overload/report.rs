@@ -31,10 +31,14 @@ pub struct Step {
     /// Requests per second offered (open loop); `None`: a closed loop.
     pub rate: Option<f64>,
     pub connections: u32,
+    /// From the first request to the last answer (or give-up): a loop's
+    /// duration plus the requests still in flight at its end.
     pub seconds: f64,
     pub sent: u64,
     /// Orders of the step that pedidos' database holds as confirmed.
     pub confirmed: u64,
+    /// Confirmed orders whose client never saw the 201 (it gave up first).
+    pub late: u64,
     /// `confirmed` per second of the step.
     pub goodput: f64,
     /// Answers by status.
@@ -65,7 +69,7 @@ impl Step {
         connections: u32,
         a: &Answers,
         confirmed: u64,
-        duration: Duration,
+        elapsed: Duration,
     ) -> Step {
         let socket_errors: u64 = a.errors.values().sum();
         let sent = a.answered() + a.client_timeouts + socket_errors;
@@ -83,7 +87,7 @@ impl Step {
                 (*status, figures)
             })
             .collect();
-        let seconds = duration.as_secs_f64();
+        let seconds = elapsed.as_secs_f64();
         Step {
             label: label.into(),
             rate,
@@ -91,6 +95,7 @@ impl Step {
             seconds,
             sent,
             confirmed,
+            late: confirmed.saturating_sub(a.count(201)),
             goodput: confirmed as f64 / seconds,
             statuses,
             confirmed_p50_ms: a.quantile(|s| s == 201, 0.5),
@@ -102,7 +107,8 @@ impl Step {
         }
     }
 
-    /// The capacity step, measured by wrk: latencies of all answers only.
+    /// The capacity step, measured by wrk (`secs` from start to its
+    /// report): latencies of all answers only.
     pub fn from_wrk(label: &str, connections: u32, l: &Load, confirmed: u64, secs: f64) -> Step {
         let sent = l.requests + l.socket_errors;
         let statuses = l
@@ -119,16 +125,17 @@ impl Step {
                 (s, figures)
             })
             .collect();
-        let seconds = l.duration_us as f64 / 1e6;
         let ms = |us: u64| Some(us as f64 / 1000.0);
+        let answered = l.statuses.get("201").copied().unwrap_or(0);
         Step {
             label: label.into(),
             rate: None,
             connections,
-            seconds: if seconds > 0.0 { seconds } else { secs },
+            seconds: secs,
             sent,
             confirmed,
-            goodput: confirmed as f64 / if seconds > 0.0 { seconds } else { secs },
+            late: confirmed.saturating_sub(answered),
+            goodput: confirmed as f64 / secs.max(f64::MIN_POSITIVE),
             statuses,
             confirmed_p50_ms: ms(l.p50_us),
             confirmed_p99_ms: ms(l.p99_us),
@@ -256,11 +263,19 @@ impl Report {
             self.capacity_orders_per_sec,
             self.rate_limits
         );
-        let mut row = |cells: [&str; 8]| {
+        let mut row = |cells: [&str; 9]| {
             let _ = writeln!(
                 s,
-                "| {:<22} | {:>7} | {:>8} | {:>9} | {:>21} | {:<34} | {:>8} | {:>9} |",
-                cells[0], cells[1], cells[2], cells[3], cells[4], cells[5], cells[6], cells[7]
+                "| {:<22} | {:>6} | {:>8} | {:>8} | {:>21} | {:<30} | {:>4} | {:>8} | {:>5} |",
+                cells[0],
+                cells[1],
+                cells[2],
+                cells[3],
+                cells[4],
+                cells[5],
+                cells[6],
+                cells[7],
+                cells[8]
             );
         };
         row([
@@ -272,8 +287,9 @@ impl Report {
             "other answers: share (p99)",
             "504s",
             "timeouts",
+            "late",
         ]);
-        row(["-"; 8].map(|_| "---"));
+        row(["---"; 9]);
         let capacity = self.capacity_orders_per_sec.max(f64::MIN_POSITIVE);
         for st in &self.steps {
             let other: Vec<String> = st
@@ -303,6 +319,7 @@ impl Report {
                 if other.is_empty() { "none" } else { &other },
                 &st.gateway_timeouts().to_string(),
                 &st.client_timeouts.to_string(),
+                &st.late.to_string(),
             ]);
         }
         let _ = writeln!(s);
@@ -426,6 +443,8 @@ mod tests {
             (10, 7, 1)
         );
         assert_eq!(s.statuses[&504].share_percent, 10.0);
+        // 600 confirmed, 2 of them seen as 201 before the client gave up.
+        assert_eq!(s.late, 598);
     }
 
     #[test]
