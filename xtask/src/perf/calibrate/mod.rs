@@ -150,7 +150,13 @@ impl Calibrate {
                     .copied()
                     .unwrap_or(0.0),
                 knee_orders_per_sec: knee.confirmed_per_sec,
-                replicas_min: svc.replicas.min,
+                // The base table's bound serves every environment that keeps it.
+                replicas_min: model
+                    .environments
+                    .iter()
+                    .flat_map(|e| e.services.iter().filter(|s| s.name == svc.name))
+                    .map(|s| s.replicas.min)
+                    .fold(svc.replicas.min, u32::max),
             })
             .collect();
         let proposals: BTreeMap<String, Proposal> = measured

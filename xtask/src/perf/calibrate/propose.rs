@@ -12,7 +12,8 @@
 //!   Scaling at `cpu_percent` = 100 / g (floored, 10-95) leaves that much
 //!   room: when the new replicas serve, the old ones are at most at the knee.
 //! - One replica at the target carries knee × cpu_percent / 100 orders/s;
-//!   `replicas.max` = ceil(peak / that), and never below `replicas.min`.
+//!   `replicas.max` = ceil(peak / that), and never below the highest
+//!   `replicas.min` any environment declares.
 
 use serde::Serialize;
 
@@ -28,7 +29,8 @@ pub struct Measured {
     pub requests_per_order: f64,
     /// The highest order rate at which the p99 kept the objective.
     pub knee_orders_per_sec: f64,
-    /// `replicas.min` now: the bound never goes below it.
+    /// The highest `replicas.min` of the service in any environment: the
+    /// bound never goes below it.
     pub replicas_min: u32,
 }
 
