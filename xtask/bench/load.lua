@@ -50,9 +50,10 @@ function request()
       local n = (k - 1) * third + math.random(1, third)
       lines[k] = string.format('{"sku":"%s","quantity":%d}', sku(n), math.random(1, 3))
    end
+   -- The customer names the run, so pedidos' database tells which load placed an order.
    local body = string.format(
-      '{"customer_id":"bench-%d","items":[%s],"payment":%s}',
-      tid, table.concat(lines, ","), payments[math.random(1, 2)])
+      '{"customer_id":"%s-%d","items":[%s],"payment":%s}',
+      run, tid, table.concat(lines, ","), payments[math.random(1, 2)])
    local headers = {
       ["Content-Type"] = "application/json",
       ["Idempotency-Key"] = string.format("%s-%d-%d", run, tid, counter),

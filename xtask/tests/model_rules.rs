@@ -666,4 +666,28 @@ fn http_limits_stay_within_what_a_server_can_hold() {
             )
         )]
     );
+
+fn capacity_values_out_of_range_are_rejected_with_their_position() {
+    let text = with(
+        "\n[capacity]\npeak_orders_per_sec = 0\np99_objective_ms = 25\nscale_up_lag_secs = 60\ngrowth_percent_per_min = 5000\n",
+    );
+    assert_eq!(
+        errors(&text),
+        vec![
+            format!(
+                "{}: peak orders per second outside 1-1000000 (found `0`; an integer from 1 to 1000000)",
+                at_shifted(&text, "peak_orders_per_sec = 0", 0, 22)
+            ),
+            format!(
+                "{}: load growth per minute outside 1-1000 (found `5000`; an integer from 1 to 1000)",
+                at_shifted(&text, "growth_percent_per_min = 5000", 0, 25)
+            ),
+        ]
+    );
+    let ok = with(
+        "\n[capacity]\npeak_orders_per_sec = 150\np99_objective_ms = 25\nscale_up_lag_secs = 60\ngrowth_percent_per_min = 50\n",
+    );
+    let capacity = Model::parse("shop.toml", &ok).unwrap().capacity.unwrap();
+    assert_eq!(capacity.peak_orders_per_sec, 150);
+    assert!(Model::parse("shop.toml", BASE).unwrap().capacity.is_none());
 }

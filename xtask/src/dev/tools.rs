@@ -7,7 +7,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-/// Install the validators and load tools that are missing (pip and apt).
+/// Install the validators and load tools that are missing (pip, apt, rustup, cargo).
 #[derive(Debug, Clone, clap::Args)]
 pub struct Tools {}
 
@@ -38,6 +38,9 @@ enum Source {
     Venv,
     /// A Rust target's standard library, installed with `rustup target add`.
     Rustup,
+    /// A crate's binary, installed with `cargo install --locked` into
+    /// [`cargo_root`] (`package` is `name@version`).
+    Cargo,
 }
 
 /// A program and the package that provides it.
@@ -65,14 +68,44 @@ const fn venv(provides: &'static str, package: &'static str) -> Tool {
     }
 }
 
-/// The virtualenv of the [`Source::Venv`] tools, outside any checkout so
-/// that every worktree and CI run on the machine share it.
-pub fn venv_dir() -> PathBuf {
-    let cache = std::env::var_os("XDG_CACHE_HOME")
+const fn cargo(provides: &'static str, package: &'static str) -> Tool {
+    Tool {
+        provides,
+        package,
+        source: Source::Cargo,
+    }
+}
+
+/// The project's folder in the user's cache, outside any checkout so that
+/// every worktree and CI run on the machine share what is installed there.
+fn cache_dir() -> PathBuf {
+    std::env::var_os("XDG_CACHE_HOME")
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
-        .unwrap_or_else(std::env::temp_dir);
-    cache.join("loja-veloz/checkov-venv")
+        .unwrap_or_else(std::env::temp_dir)
+        .join("loja-veloz")
+}
+
+/// The virtualenv of the [`Source::Venv`] tools.
+pub fn venv_dir() -> PathBuf {
+    cache_dir().join("checkov-venv")
+}
+
+/// The `cargo install --root` of the [`Source::Cargo`] tools: built once
+/// per machine (or CI cache), not once per checkout.
+pub fn cargo_root() -> PathBuf {
+    cache_dir().join("cargo-tools")
+}
+
+/// The open-loop load generator of the overload scenario: the project's
+/// install, else one on PATH.
+pub fn oha() -> PathBuf {
+    let own = cargo_root().join("bin/oha");
+    if own.is_file() {
+        own
+    } else {
+        PathBuf::from("oha")
+    }
 }
 
 /// The checkov program: the project's virtualenv's, else one on PATH.
@@ -117,6 +150,11 @@ const TOOLS: &[Tool] = &[
     apt("docker-compose", "docker-compose"),
     // The load generator of `cargo xtask bench` and `drill`.
     apt("wrk", "wrk"),
+    // The open-loop (by rate) generator of `bench --scenario overload`;
+    // pinned, and `--locked`: its newer releases want a newer rustc.
+    cargo("oha", "oha@1.16.0"),
+    // Reads back the answers oha stores, each with its status and latency.
+    apt("sqlite3", "sqlite3"),
     // The Debian base of the compose-check stand-ins.
     apt("debootstrap", "debootstrap"),
     // The arm64 images: the binaries cross-built statically against
@@ -134,6 +172,9 @@ impl Tool {
     fn installed(&self) -> bool {
         if self.source == Source::Venv {
             return venv_dir().join("bin").join(self.provides).is_file();
+        }
+        if self.source == Source::Cargo {
+            return cargo_root().join("bin").join(self.provides).is_file();
         }
         if self.source == Source::Rustup {
             return Command::new("rustup")
@@ -185,6 +226,7 @@ pub fn ensure() -> Result<()> {
                 Source::Apt => "Debian",
                 Source::Venv => "PyPI, own virtualenv,",
                 Source::Rustup => "rustup target",
+                Source::Cargo => "crates.io, built from source (minutes),",
             },
             tool.package
         );
@@ -209,6 +251,17 @@ pub fn ensure() -> Result<()> {
             ]),
             Source::Venv => install_in_venv(tool.package),
             Source::Rustup => run("rustup", &["target", "add", tool.package]),
+            Source::Cargo => run(
+                "cargo",
+                &[
+                    "install",
+                    "--locked",
+                    "--quiet",
+                    "--root",
+                    &cargo_root().to_string_lossy(),
+                    tool.package,
+                ],
+            ),
         }
         .with_context(|| {
             format!(

@@ -1,6 +1,7 @@
 //! The validated model of `loja.toml`: parsed once, defaults applied, every
 //! rule checked; templates only ever see this.
 
+mod capacity;
 mod diagnostics;
 mod env;
 mod environments;
@@ -17,6 +18,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde::Serialize;
 
+pub use capacity::Capacity;
 pub use diagnostics::{Diagnostic, Diagnostics};
 pub use env::{EnvValue, EnvVar, MANAGED, Target};
 
@@ -31,6 +33,8 @@ pub struct Model {
     pub ci: Ci,
     /// `[environments.NAME]`, sorted by name: where the platform is deployed.
     pub environments: Vec<Environment>,
+    /// `[capacity]`, when declared: the peak `cargo xtask calibrate` sizes for.
+    pub capacity: Option<Capacity>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -19,6 +19,8 @@ pub struct RawConfig {
     pub observability: RawObservability,
     pub ci: RawCi,
     pub terraform: RawTerraform,
+    /// `[capacity]`: the peak that `cargo xtask calibrate` sizes for.
+    pub capacity: Option<super::capacity::RawCapacity>,
     /// `[environments.NAME]`: where the platform is deployed, each with its
     /// own overrides (see [`RawEnvironment`]).
     #[serde(default)]

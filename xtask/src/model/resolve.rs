@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use toml::Spanned;
 
+use super::capacity;
 use super::diagnostics::{Diagnostics, Reporter};
 use super::env::MANAGED;
 use super::environments;
@@ -409,5 +410,6 @@ fn model(raw: &RawConfig, services: Vec<Service>, rep: &mut Reporter) -> Model {
             rust_toolchain: raw.ci.rust_toolchain.clone(),
         },
         environments: Vec::new(),
+        capacity: raw.capacity.as_ref().map(|c| capacity::resolve(c, rep)),
     }
 }

@@ -5,13 +5,17 @@
 //! xtask hostile` ([`hostile`]: every class of abusive client). Bench and
 //! drill drive the platform with the same order load ([`orders`] through
 //! [`wrk`]) and judge the aftermath with the same [`invariants`]; each writes
-//! a picture of the run beside its figures ([`plot`]).
+//! a picture of the run beside its figures ([`plot`]). `cargo xtask
+//! calibrate` ([`calibrate`]) sizes each service for the declared peak from
+//! an open-loop load by [`oha`].
 
 pub mod bench;
+pub mod calibrate;
 pub mod drill;
 pub mod fuzz;
 pub mod hostile;
 pub mod invariants;
+pub mod oha;
 pub mod orders;
 pub mod plot;
 pub mod wrk;

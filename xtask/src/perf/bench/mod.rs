@@ -6,11 +6,12 @@
 //! Results go to `<target>/bench/<timestamp>-<rev>.json` and a table to stdout.
 
 pub mod ceiling;
-mod cpu;
+pub(crate) mod cpu;
 mod dbstats;
 mod footprint;
 mod gateway;
-mod report;
+mod overload;
+pub(crate) mod report;
 
 use std::process::Command;
 use std::time::Duration;
@@ -45,6 +46,9 @@ pub struct Bench {
     /// A few seconds at low load, to check that the bench still works.
     #[arg(long)]
     pub smoke: bool,
+    /// What to measure: the order bench, or the platform past its capacity.
+    #[arg(long, value_enum, default_value_t = Scenario::Orders)]
+    pub scenario: Scenario,
     #[command(flatten)]
     pub prebuilt: Prebuilt,
 }
@@ -69,6 +73,9 @@ impl Bench {
 
     /// Runs every measurement and reports.
     pub fn run(self, ws: &Workspace) -> Result<()> {
+        if self.scenario == Scenario::Overload {
+            return overload::run(&self, ws);
+        }
         for (tool, from) in [
             ("wrk", "`cargo xtask tools`"),
             ("pgbench", "the PostgreSQL client package"),
@@ -144,6 +151,15 @@ impl Bench {
         }
         Ok(())
     }
+}
+
+/// The measurements `bench` can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// Throughput, latency, the pgbench ceiling, the read path, the footprint.
+    Orders,
+    /// Open and closed loops past the capacity ([`overload`]).
+    Overload,
 }
 
 /// How hard and how long every load of one run is.
