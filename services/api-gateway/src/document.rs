@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use loja_runtime::openapi::{
-    Malformed, PayloadTooLarge, Timeout, Unavailable, UnsupportedMediaType,
+    HeadersTooLarge, Malformed, PayloadTooLarge, Timeout, Unavailable, UnsupportedMediaType,
 };
 use sha2::{Digest, Sha256};
 use utoipa::ToResponse;
@@ -84,8 +84,8 @@ pub fn router() -> OpenApiRouter<Document> {
 }
 
 /// What the gateway itself may answer on a route it forwards, before or
-/// instead of the owner: a body over the limit (413), an unreadable body
-/// (400), a non-JSON body on `POST`, `PUT` and `PATCH` (415), and an owner
+/// instead of the owner: a body over the limit (413), a head over the limit
+/// (431), an unreadable body or a broken `Host` rule (400), a non-JSON body on `POST`, `PUT` and `PATCH` (415), and an owner
 /// that is down (503) or too slow (504). Status and the name of the shared
 /// problem response in `components.responses`.
 pub fn forwarded_answers(method: &str) -> Vec<(u16, &'static str)> {
@@ -93,6 +93,7 @@ pub fn forwarded_answers(method: &str) -> Vec<(u16, &'static str)> {
     let mut answers = vec![
         (400, name(Malformed::response())),
         (413, name(PayloadTooLarge::response())),
+        (431, name(HeadersTooLarge::response())),
         (503, name(Unavailable::response())),
         (504, name(Timeout::response())),
     ];

@@ -154,8 +154,8 @@ macro_rules! problem_responses {
 }
 
 problem_responses! {
-    /// 400: a body that is not JSON at all.
-    Malformed => "`validation_failed`: the body is not JSON.";
+    /// 400: a body that is not JSON at all, or a head that breaks HTTP/1.1's `Host` rule.
+    Malformed => "`validation_failed`: the body is not one JSON document, or an HTTP/1.1 request has no single valid `Host`.";
     /// 401: the admin token is missing or wrong.
     Unauthorized => "`unauthorized`: this operation needs `Authorization: Bearer <admin token>`.";
     /// 404: no such resource.
@@ -164,12 +164,14 @@ problem_responses! {
     Conflict => "`conflict`: the request contradicts the resource's current state.";
     /// 413: the body is too large.
     PayloadTooLarge => "`payload_too_large`: the body is larger than the platform accepts (64 KiB).";
-    /// 415: the body is not declared JSON.
-    UnsupportedMediaType => "`unsupported_media_type`: the body must be sent as `application/json`.";
+    /// 415: the body is not declared JSON, or is encoded.
+    UnsupportedMediaType => "`unsupported_media_type`: the body must be sent as `application/json`, with no `Content-Encoding`.";
+    /// 431: the request head is over the server's limit.
+    HeadersTooLarge => "`headers_too_large`: the request line and header fields exceed the server's limit.";
     /// 422: well-formed input of the wrong shape or out of range.
     Invalid => "`validation_failed`: a missing or unknown field, a wrong type or a value out of range, named in `field`.";
-    /// 503: a dependency is down.
-    Unavailable => "`upstream_unavailable`: a service or database this request needs is down; try again shortly.";
+    /// 503: a dependency is down, or the server is at its capacity.
+    Unavailable => "`upstream_unavailable`: a service or database this request needs is down; or `overloaded`: the server is at its capacity (`Retry-After` says when to try again).";
     /// 504: a dependency did not answer in time.
     Timeout => "`upstream_timeout`: a service this request needs did not answer in time.";
 }
