@@ -116,6 +116,7 @@ async fn a_shopping_session_through_the_gateway_of_a_platform_started_like_xtask
     // Every service counted its part of the session, by route template.
     let expected = [
         ("api-gateway", "endpoint=\"/api/v1/orders\""),
+        ("api-gateway", "endpoint=\"/api/v1/orders/{id}/cancel\""),
         ("pedidos", "endpoint=\"/api/v1/orders\""),
         ("estoque", "endpoint=\"/internal/reservations\""),
         ("pagamentos", "endpoint=\"/internal/payments\""),
