@@ -8,6 +8,7 @@ mod layer;
 mod raw;
 mod resolve;
 mod service;
+mod slo;
 mod terraform;
 
 use std::collections::BTreeMap;
@@ -18,6 +19,7 @@ use serde::Serialize;
 
 pub use diagnostics::{Diagnostic, Diagnostics};
 pub use env::{EnvValue, EnvVar, MANAGED, Target};
+pub use slo::{Objective, Slo};
 
 /// Everything the generator knows about the platform.
 #[derive(Debug, Clone, Serialize)]
@@ -30,6 +32,8 @@ pub struct Model {
     pub ci: Ci,
     /// `[environments.NAME]`, sorted by name: where the platform is deployed.
     pub environments: Vec<Environment>,
+    /// `[slos.NAME]`, sorted by name.
+    pub slos: Vec<Slo>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -67,6 +67,7 @@ fn resolve(raw: &RawConfig, rep: &mut Reporter) -> Model {
     link_calls(&mut services, &declared);
     let mut model = model(raw, services, rep);
     model.environments = environments::resolve(raw, &model.observability, &declared, rep);
+    model.slos = super::slo::resolve(rep, &raw.slos, &model.services);
     model
 }
 
@@ -402,5 +403,6 @@ fn model(raw: &RawConfig, services: Vec<Service>, rep: &mut Reporter) -> Model {
             rust_toolchain: raw.ci.rust_toolchain.clone(),
         },
         environments: Vec::new(),
+        slos: Vec::new(),
     }
 }
