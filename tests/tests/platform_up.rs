@@ -116,6 +116,7 @@ async fn a_shopping_session_through_the_gateway_of_a_platform_started_like_xtask
     // Every service counted its part of the session, by route template.
     let expected = [
         ("api-gateway", "endpoint=\"/api/v1/orders\""),
+        ("api-gateway", "endpoint=\"/api/v1/orders/{id}/cancel\""),
         ("pedidos", "endpoint=\"/api/v1/orders\""),
         ("estoque", "endpoint=\"/internal/reservations\""),
         ("pagamentos", "endpoint=\"/internal/payments\""),
@@ -135,6 +136,26 @@ async fn a_shopping_session_through_the_gateway_of_a_platform_started_like_xtask
                 .lines()
                 .any(|l| l.starts_with("http_requests_total{") && l.contains(endpoint)),
             "{service} did not count {endpoint}:\n{metrics}"
+        );
+    }
+
+    // Every metric the generated alerts and SLO rules read is one the
+    // services expose, with the bucket bounds the latency objectives name.
+    let mut exposed = String::new();
+    for service in ["api-gateway", "pedidos", "estoque", "pagamentos"] {
+        let port = platform.port_of(service).context("not running")?;
+        let url = format!("http://127.0.0.1:{port}/metrics");
+        exposed.push_str(&http.get(url).send().await?.text().await?);
+    }
+    for (metric, le) in metrics_the_rules_read()? {
+        assert!(
+            exposed
+                .lines()
+                .any(|l| l.starts_with(&format!("{metric}{{"))
+                    && le
+                        .as_ref()
+                        .is_none_or(|le| l.contains(&format!("le=\"{le}\"")))),
+            "no service exposes {metric} (le {le:?}), which a generated rule reads"
         );
     }
 
@@ -199,4 +220,30 @@ async fn a_shopping_session_through_the_gateway_of_a_platform_started_like_xtask
         );
     }
     Ok(())
+}
+
+/// The series names (with the `le` they select, if any) that the rules of
+/// `generated/observability` read, but for recording rules' own names,
+/// kube-state-metrics' `kube_*` and Prometheus's own `up`.
+fn metrics_the_rules_read() -> Result<Vec<(String, Option<String>)>> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../generated/observability");
+    let selector = regex::Regex::new(r#"([a-z_][a-z0-9_:]*)\{(.*?)\}\["#)?;
+    let le = regex::Regex::new(r#"le="([^"]+)""#)?;
+    let mut found = std::collections::BTreeSet::new();
+    for file in ["alerts.yml", "slos.yml"] {
+        let text = std::fs::read_to_string(dir.join(file))?;
+        for c in selector.captures_iter(&text) {
+            let name = &c[1];
+            if name.contains(':') || name.starts_with("kube_") || name == "up" {
+                continue;
+            }
+            let bound = le.captures(&c[2]).map(|l| l[1].to_string());
+            found.insert((name.to_string(), bound));
+        }
+    }
+    anyhow::ensure!(
+        found.len() >= 3,
+        "too few metrics found in the rules: {found:?}"
+    );
+    Ok(found.into_iter().collect())
 }

@@ -666,7 +666,9 @@ fn http_limits_stay_within_what_a_server_can_hold() {
             )
         )]
     );
+}
 
+#[test]
 fn capacity_values_out_of_range_are_rejected_with_their_position() {
     let text = with(
         "\n[capacity]\npeak_orders_per_sec = 0\np99_objective_ms = 25\nscale_up_lag_secs = 60\ngrowth_percent_per_min = 5000\n",
@@ -690,4 +692,72 @@ fn capacity_values_out_of_range_are_rejected_with_their_position() {
     let capacity = Model::parse("shop.toml", &ok).unwrap().capacity.unwrap();
     assert_eq!(capacity.peak_orders_per_sec, 150);
     assert!(Model::parse("shop.toml", BASE).unwrap().capacity.is_none());
+}
+
+const SLO: &str = r#"
+[slos.checkout]
+service = "gw"
+endpoints = ["/api/v1/orders/{id}"]
+window_days = 30
+availability_percent = 99.5
+latency = { threshold_ms = 500, percent = 99 }
+"#;
+
+#[test]
+fn an_slo_has_its_budget_selector_and_bucket() {
+    let model = Model::parse("shop.toml", &with(SLO)).expect("valid");
+    let slo = &model.slos[0];
+    assert_eq!(
+        slo.selector,
+        r#"service="gw",endpoint=~"/api/v1/orders/\\{id\\}""#
+    );
+    let budgets: Vec<&str> = slo.objectives.iter().map(|o| o.budget.as_str()).collect();
+    assert_eq!(budgets, ["0.005", "0.01"]);
+    assert_eq!(slo.objectives[1].le.as_deref(), Some("0.5"));
+    // 20x, 4x and 0.2x the 0.5 % budget of 100 000 requests a minute.
+    let o = &slo.objectives[0];
+    assert_eq!((o.fast_bad, o.slow_bad, o.quiet_bad), (10_000, 2_000, 100));
+}
+
+#[test]
+fn slo_rules_report_each_bad_value_where_it_is_written() {
+    let text = with(
+        &SLO.replace("\"gw\"", "\"nobody\"")
+            .replace("30", "400")
+            .replace("99.5", "100")
+            .replace("500", "300"),
+    );
+    assert_eq!(
+        errors(&text),
+        vec![
+            format!(
+                "{}: the SLO names an undeclared service (found `\"nobody\"`; one of: gw, orders)",
+                at(&text, "\"nobody\"", 0)
+            ),
+            format!(
+                "{}: SLO window out of range (found `400`; 7 to 90 days (the burn-rate alerts are tuned for windows of weeks))",
+                at_shifted(&text, "window_days = 400", 0, 14)
+            ),
+            format!(
+                "{}: availability objective out of range (found `100`; a percentage from 90 to 99.99, e.g. 99.5)",
+                at_shifted(&text, "availability_percent = 100", 0, 23)
+            ),
+            format!(
+                "{}: the latency threshold is not a bucket bound of http_request_duration_seconds (found `300`; one of (ms): [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000])",
+                at_shifted(&text, "threshold_ms = 300", 0, 15)
+            ),
+        ]
+    );
+}
+
+#[test]
+fn an_slo_endpoint_is_a_template_under_a_public_route() {
+    let text = with(&SLO.replace("/api/v1/orders/{id}", "/api/v1/payments"));
+    assert_eq!(
+        errors(&text),
+        vec![format!(
+            "{}: `/api/v1/payments` is not a public route template of `gw` (found `\"/api/v1/payments\"`; a template such as \"/api/v1/orders/{{id}}\" under one of: /api/v1/orders)",
+            at(&text, "\"/api/v1/payments\"", 0)
+        )]
+    );
 }

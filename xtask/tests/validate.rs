@@ -150,6 +150,27 @@ fn broken_compose_and_prometheus_templates_are_caught() {
     );
 }
 
+#[test]
+fn an_slo_alert_that_no_longer_pages_on_a_fast_burn_fails_its_rule_tests() {
+    let failed = failures_of(
+        Groups::Only(&["prometheus"]),
+        &project_root().join("loja.toml"),
+        |t| {
+            edit(
+                &t.join("observability/_slo.j2"),
+                r#"[["1h", "5m", 14.4], ["6h", "30m", 6]]"#,
+                r#"[["1h", "5m", 30], ["6h", "30m", 30]]"#,
+            );
+        },
+    );
+    let names: Vec<&str> = failed.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        ["SLO alert tests (promtool test rules)"],
+        "{failed:#?}"
+    );
+}
+
 /// What the Kubernetes cross-reference check of `env` reports once one line
 /// of one template is changed; only the cross-reference checks may fail.
 fn cross_reference_problems(env: &str, template: &str, from: &str, to: &str) -> String {

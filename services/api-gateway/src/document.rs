@@ -33,6 +33,11 @@ impl Document {
         Document { body, etag }
     }
 
+    /// The document's JSON text.
+    pub fn json(&self) -> &[u8] {
+        &self.body
+    }
+
     /// The entity tag, quotes included.
     pub fn etag(&self) -> &HeaderValue {
         &self.etag

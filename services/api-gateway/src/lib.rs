@@ -8,6 +8,7 @@ pub mod document;
 pub mod path;
 pub mod proxy;
 pub mod routes;
+pub mod templates;
 
 use std::sync::Arc;
 
@@ -18,25 +19,28 @@ use loja_runtime::{Readiness, server};
 pub use config::Config;
 pub use document::Document;
 pub use routes::RouteTable;
+pub use templates::RouteTemplates;
 
 /// The service name in logs, metrics and traces.
 pub const SERVICE: &str = "api-gateway";
 
-/// What the handlers need: the route table, the body limit and the
-/// OpenAPI document served at `/openapi.json`.
+/// What the handlers need: the route table, the body limit, the OpenAPI
+/// document served at `/openapi.json` and the route templates read from it.
 #[derive(Clone)]
 pub struct Gateway {
     routes: Arc<RouteTable>,
+    templates: Arc<RouteTemplates>,
     max_body_bytes: usize,
     document: Document,
 }
 
 impl Gateway {
     /// A gateway over `routes` accepting bodies up to `max_body_bytes` and
-    /// serving `document`.
+    /// serving `document`, whose forwarded paths label the metrics.
     pub fn new(routes: RouteTable, max_body_bytes: usize, document: Document) -> Self {
         Gateway {
             routes: Arc::new(routes),
+            templates: Arc::new(RouteTemplates::from_document(document.json())),
             max_body_bytes,
             document,
         }
@@ -60,7 +64,7 @@ pub fn app(gateway: Gateway, readiness: Readiness) -> Router {
         .with_state(gateway.clone())
         .merge(own.with_state(gateway.document));
     // The handler enforces the body limit itself, after finding the route,
-    // so that a 413 is counted under the route prefix; the shared layer's
+    // so that a 413 is counted under the route template; the shared layer's
     // own check must not answer first.
     server::with_body_limit(server::app(SERVICE, routes, readiness), usize::MAX)
 }

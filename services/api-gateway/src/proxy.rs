@@ -41,7 +41,7 @@ pub async fn forward(State(gateway): State<Gateway>, req: Request) -> axum::resp
     let Some(route) = gateway.routes.find(&resolved) else {
         return no_route();
     };
-    let label = RouteLabel(route.prefix.clone());
+    let label = RouteLabel(gateway.templates.label(&resolved));
     let mut response = match proxy(&gateway, route, resolved, req).await {
         Ok(response) => response,
         Err(problem) => problem.into_response(),

@@ -12,7 +12,7 @@ use crate::path::is_under;
 /// One public prefix and the service behind it.
 #[derive(Debug, Clone)]
 pub struct Route {
-    /// Such as `/api/v1/orders`; also the metrics endpoint label.
+    /// Such as `/api/v1/orders`.
     pub prefix: Arc<str>,
     /// The pooled client for the service's replicas.
     pub upstream: Upstream,

@@ -189,7 +189,7 @@ async fn a_request_through_the_gateway_is_one_trace_across_services() {
             .unwrap();
         received.push(span);
         if let (Some(a), Some(b), Some(c)) = (
-            find(&received, "api-gateway", "GET /api/v1/orders"),
+            find(&received, "api-gateway", "GET /api/v1/orders/{id}"),
             find(&received, "api-gateway", "GET pedidos"),
             find(&received, "pedidos", "GET /api/v1/orders/{id}"),
         ) {

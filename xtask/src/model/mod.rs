@@ -9,6 +9,7 @@ mod layer;
 mod raw;
 mod resolve;
 mod service;
+mod slo;
 mod terraform;
 mod timeouts;
 
@@ -21,6 +22,7 @@ use serde::Serialize;
 pub use capacity::Capacity;
 pub use diagnostics::{Diagnostic, Diagnostics};
 pub use env::{EnvValue, EnvVar, MANAGED, Target};
+pub use slo::{Objective, Slo};
 
 /// Everything the generator knows about the platform.
 #[derive(Debug, Clone, Serialize)]
@@ -35,6 +37,8 @@ pub struct Model {
     pub environments: Vec<Environment>,
     /// `[capacity]`, when declared: the peak `cargo xtask calibrate` sizes for.
     pub capacity: Option<Capacity>,
+    /// `[slos.NAME]`, sorted by name.
+    pub slos: Vec<Slo>,
 }
 
 #[derive(Debug, Clone, Serialize)]

@@ -25,6 +25,9 @@ pub struct RawConfig {
     /// own overrides (see [`RawEnvironment`]).
     #[serde(default)]
     pub environments: BTreeMap<Spanned<String>, RawEnvironment>,
+    /// `[slos.NAME]`: service level objectives (see [`super::slo`]).
+    #[serde(default)]
+    pub slos: BTreeMap<Spanned<String>, super::slo::RawSlo>,
 }
 
 #[derive(Debug, Deserialize)]

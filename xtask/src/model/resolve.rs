@@ -70,6 +70,7 @@ fn resolve(raw: &RawConfig, rep: &mut Reporter) -> Model {
     timeouts::check(rep, &services);
     let mut model = model(raw, services, rep);
     model.environments = environments::resolve(raw, &model.observability, &declared, rep);
+    model.slos = super::slo::resolve(rep, &raw.slos, &model.services);
     model
 }
 
@@ -411,5 +412,6 @@ fn model(raw: &RawConfig, services: Vec<Service>, rep: &mut Reporter) -> Model {
         },
         environments: Vec::new(),
         capacity: raw.capacity.as_ref().map(|c| capacity::resolve(c, rep)),
+        slos: Vec::new(),
     }
 }

@@ -76,6 +76,7 @@ const VALIDATORS: &[(&str, Validator)] = &[
     ("compose", tools::compose_config),
     ("prometheus", tools::prometheus_config),
     ("prometheus", tools::prometheus_rules),
+    ("prometheus", tools::slo_rule_tests),
     ("workflow", tools::workflow_schema),
     ("workflow", tools::workflow_audit),
     ("docker", tools::dockerfiles),

@@ -175,11 +175,27 @@ pub fn prometheus_config(t: &Tree) -> Outcome {
 }
 
 pub fn prometheus_rules(t: &Tree) -> Outcome {
-    let rules = t.generated.join("observability/alerts.yml");
+    let dir = t.generated.join("observability");
     tool(
         "prometheus rules (promtool check rules)",
         "promtool",
-        &args(&["check", "rules"], &[rules]),
+        &args(
+            &["check", "rules"],
+            &[dir.join("alerts.yml"), dir.join("slos.yml")],
+        ),
+        t.root,
+        &[],
+    )
+}
+
+/// The SLO alerts fire, and stay quiet, on the synthetic series of their
+/// generated tests.
+pub fn slo_rule_tests(t: &Tree) -> Outcome {
+    let tests = t.generated.join("observability/slos.test.yml");
+    tool(
+        "SLO alert tests (promtool test rules)",
+        "promtool",
+        &args(&["test", "rules"], &[tests]),
         t.root,
         &[],
     )
