@@ -53,6 +53,12 @@ pub struct CommonConfig {
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
+
+    /// Requests this replica works on at once; more are answered 503
+    /// `overloaded` at once (see [`crate::admission`]).
+    #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: u32,
 }
 
 impl CommonConfig {
@@ -138,6 +144,7 @@ mod tests {
             ("SHUTDOWN_TIMEOUT_SECS", Some("20")),
             ("DRAIN_DELAY_MS", Some("1000")),
             ("MAX_BODY_BYTES", Some("65536")),
+            ("MAX_IN_FLIGHT", Some("256")),
             ("DATABASE_URL", None),
             ("DB_MAX_CONNECTIONS", Some("10")),
             ("DB_ACQUIRE_TIMEOUT_MS", Some("2000")),

@@ -39,6 +39,8 @@ pub enum Code {
     UnsupportedMediaType,
     /// 429: too many requests from one client (the edge's rate limit).
     RateLimited,
+    /// 503: the service has more work in flight than it can finish in time.
+    Overloaded,
     /// 503: a dependency (database or service) is down.
     UpstreamUnavailable,
     /// 504: a dependency did not answer in time.
@@ -49,7 +51,7 @@ pub enum Code {
 
 impl Code {
     /// Every code, in the order the contract lists them.
-    pub const ALL: [Code; 16] = [
+    pub const ALL: [Code; 17] = [
         Code::ValidationFailed,
         Code::NotFound,
         Code::MethodNotAllowed,
@@ -63,6 +65,7 @@ impl Code {
         Code::PayloadTooLarge,
         Code::UnsupportedMediaType,
         Code::RateLimited,
+        Code::Overloaded,
         Code::UpstreamUnavailable,
         Code::UpstreamTimeout,
         Code::Internal,
@@ -84,6 +87,7 @@ impl Code {
             Code::PayloadTooLarge => "payload_too_large",
             Code::UnsupportedMediaType => "unsupported_media_type",
             Code::RateLimited => "rate_limited",
+            Code::Overloaded => "overloaded",
             Code::UpstreamUnavailable => "upstream_unavailable",
             Code::UpstreamTimeout => "upstream_timeout",
             Code::Internal => "internal",
