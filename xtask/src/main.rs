@@ -36,6 +36,7 @@ enum Command {
     Deploy(deploy::Deploy),
     Plan(deploy::plan::Plan),
     Bench(perf::bench::Bench),
+    Burst(perf::burst::Burst),
     Drill(perf::drill::Drill),
     Fuzz(perf::fuzz::Fuzz),
 }
@@ -59,6 +60,7 @@ fn main() -> ExitCode {
         Command::Deploy(cmd) => cmd.run(&ws),
         Command::Plan(cmd) => cmd.run(&ws),
         Command::Bench(cmd) => cmd.run(&ws),
+        Command::Burst(cmd) => cmd.run(&ws),
         Command::Drill(cmd) => cmd.run(&ws),
         Command::Fuzz(cmd) => cmd.run(&ws),
     });

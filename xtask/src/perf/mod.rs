@@ -7,6 +7,7 @@
 //! a picture of the run beside its figures ([`plot`]).
 
 pub mod bench;
+pub mod burst;
 pub mod drill;
 pub mod fuzz;
 pub mod invariants;
