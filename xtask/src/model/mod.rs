@@ -5,6 +5,7 @@ mod diagnostics;
 mod env;
 mod environments;
 mod layer;
+mod rate_limits;
 mod raw;
 mod resolve;
 mod service;
@@ -18,6 +19,7 @@ use serde::Serialize;
 
 pub use diagnostics::{Diagnostic, Diagnostics};
 pub use env::{EnvValue, EnvVar, MANAGED, Target};
+pub use rate_limits::{RateLimits, RouteLimit};
 
 /// Everything the generator knows about the platform.
 #[derive(Debug, Clone, Serialize)]
@@ -30,6 +32,9 @@ pub struct Model {
     pub ci: Ci,
     /// `[environments.NAME]`, sorted by name: where the platform is deployed.
     pub environments: Vec<Environment>,
+    /// The gateway's per-client limits where this model runs (in an
+    /// environment's model: that environment's).
+    pub rate_limits: Option<RateLimits>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -238,6 +243,8 @@ pub struct Environment {
     pub services: Vec<Service>,
     /// None: the cluster is not provisioned by the generated Terraform.
     pub terraform: Option<Terraform>,
+    /// `[rate_limits]`, unless the environment turned them off.
+    pub rate_limits: Option<RateLimits>,
     /// The Route 53 zone of the environment's VPC (`NAME.PROJECT.internal`)
     /// where the Terraform names the managed database `postgres`; with
     /// Terraform only.
@@ -300,6 +307,7 @@ impl Model {
         model.services = env.services.clone();
         model.observability = env.observability.clone();
         model.project.tag = env.image_tag.clone();
+        model.rate_limits = env.rate_limits.clone();
         model.environments = vec![env.clone()];
         model
     }

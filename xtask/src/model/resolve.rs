@@ -66,7 +66,18 @@ fn resolve(raw: &RawConfig, rep: &mut Reporter) -> Model {
     }
     link_calls(&mut services, &declared);
     let mut model = model(raw, services, rep);
-    model.environments = environments::resolve(raw, &model.observability, &declared, rep);
+    let routes: BTreeSet<&str> = model
+        .services
+        .iter()
+        .flat_map(|s| s.routes.iter().map(String::as_str))
+        .collect();
+    let limits = raw
+        .rate_limits
+        .as_ref()
+        .map(|r| super::rate_limits::resolve(rep, r, &routes));
+    model.environments =
+        environments::resolve(raw, &model.observability, &declared, limits.as_ref(), rep);
+    model.rate_limits = limits;
     model
 }
 
@@ -402,5 +413,6 @@ fn model(raw: &RawConfig, services: Vec<Service>, rep: &mut Reporter) -> Model {
             rust_toolchain: raw.ci.rust_toolchain.clone(),
         },
         environments: Vec::new(),
+        rate_limits: None,
     }
 }
