@@ -28,6 +28,10 @@ pub struct Burst {
     /// How long the client waits for one answer, in seconds.
     #[arg(long, default_value_t = 30)]
     pub timeout_secs: u64,
+    /// Times an order shed with 503 `overloaded` or 429 `rate_limited` is
+    /// sent again (same key) after its `Retry-After`; 0 tallies first answers.
+    #[arg(long, default_value_t = 0)]
+    pub retries: u32,
 }
 
 impl Burst {
@@ -81,20 +85,23 @@ impl Burst {
         let mut request =
             Request::json("POST", "/api/v1/orders", body).header("Idempotency-Key", key);
         request.timeout = Duration::from_secs(self.timeout_secs);
-        match request.send(authority) {
-            Ok(answer) => {
-                let json = answer.json().unwrap_or_default();
-                let code = json["code"]
-                    .as_str()
-                    .or_else(|| json["status"].as_str())
-                    .unwrap_or("-");
-                format!("{} {code}", answer.status)
+        let mut tries = 0;
+        loop {
+            let answer = match request.send(authority) {
+                Ok(answer) => answer,
+                Err(err) => return format!("no answer ({})", err.root_cause()),
+            };
+            let json = answer.json().unwrap_or_default();
+            let code = json["code"]
+                .as_str()
+                .or_else(|| json["status"].as_str())
+                .unwrap_or("-");
+            if tries < self.retries && matches!(code, "overloaded" | "rate_limited") {
+                tries += 1;
+                std::thread::sleep(Duration::from_secs(1));
+                continue;
             }
-            Err(err) => format!("no answer ({})", root_cause(&err)),
+            return format!("{} {code}", answer.status);
         }
     }
-}
-
-fn root_cause(err: &anyhow::Error) -> String {
-    err.root_cause().to_string()
 }
