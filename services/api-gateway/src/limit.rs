@@ -178,14 +178,11 @@ impl RateLimits {
     }
 
     /// Takes a token of `client`'s bucket of `prefix`; the 429 when it is empty.
-    pub fn check(&self, prefix: &str, client: IpAddr) -> Result<(), Response> {
-        let Some(route) = self.routes.get(prefix) else {
-            return Ok(());
-        };
-        route.limiter.check_key(&client).map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            rate_limited(prefix, route.limit, wait)
-        })
+    pub fn check(&self, prefix: &str, client: IpAddr) -> Option<Response> {
+        let route = self.routes.get(prefix)?;
+        let not_until = route.limiter.check_key(&client).err()?;
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        Some(rate_limited(prefix, route.limit, wait))
     }
 }
 

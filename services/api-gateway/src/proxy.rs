@@ -48,7 +48,7 @@ pub async fn forward(State(gateway): State<Gateway>, req: Request) -> axum::resp
         .map(|c| c.0.0.ip());
     let limited = peer.and_then(|peer| {
         let client = gateway.limits.client(peer, req.headers());
-        gateway.limits.check(&route.prefix, client).err()
+        gateway.limits.check(&route.prefix, client)
     });
     let mut response = match limited {
         Some(response) => response,
