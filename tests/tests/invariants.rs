@@ -88,7 +88,7 @@ async fn no_double_charge_when_one_key_is_sent_concurrently_and_retried() {
         let (status, body) = result.unwrap();
         match status {
             201 => created.push(body),
-            409 => assert_eq!(body["code"], "idempotency_key_in_flight", "{body}"),
+            503 => assert_eq!(body["code"], "idempotency_key_in_flight", "{body}"),
             other => panic!("unexpected {other}: {body}"),
         }
     }

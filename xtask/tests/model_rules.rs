@@ -761,3 +761,76 @@ fn an_slo_endpoint_is_a_template_under_a_public_route() {
         )]
     );
 }
+
+#[test]
+fn rate_limits_name_declared_routes_positive_rates_and_valid_proxies() {
+    let text = with(
+        r#"
+[rate_limits]
+trusted_proxies = ["10.0.0.0/8", "10.0.0.0/33"]
+routes = { "/api/v1/orders" = { per_second = 0, burst = 10 }, "/api/v1/nope" = { per_second = 1, burst = 1 } }
+"#,
+    );
+    let errs = errors(&text);
+    assert_eq!(errs.len(), 3, "{errs:?}");
+    assert!(
+        errs.contains(&format!(
+            "{}: invalid trusted proxy (found `\"10.0.0.0/33\"`; an IPv4 or IPv6 address or CIDR block, e.g. \"10.0.0.0/8\")",
+            at(&text, "\"10.0.0.0/33\"", 0)
+        )),
+        "{errs:?}"
+    );
+    assert!(
+        errs.contains(&format!(
+            "{}: invalid rate limit per_second (found `0`; a whole number from 1 to 4294967295)",
+            at(&text, "0, burst = 10", 0)
+        )),
+        "{errs:?}"
+    );
+    assert!(
+        errs.contains(&format!(
+            "{}: rate limit for an unknown route (found `\"/api/v1/nope\"`; a route some service declares: /api/v1/orders)",
+            at(&text, "\"/api/v1/nope\"", 0)
+        )),
+        "{errs:?}"
+    );
+}
+
+#[test]
+fn rate_limits_reach_the_kubernetes_gateway_and_the_local_one_only_when_asked() {
+    use xtask::model::Target;
+    let limits = r#"
+[rate_limits]
+trusted_proxies = ["10.0.0.0/8"]
+routes = { "/api/v1/orders" = { per_second = 5, burst = 10 } }
+"#;
+    let names = |model: &Model, target: Target| -> Vec<(String, String)> {
+        let gw = model.service("gw").unwrap();
+        model
+            .service_env(gw, target)
+            .into_iter()
+            .filter(|v| v.name == "RATE_LIMITS" || v.name == "TRUSTED_PROXIES")
+            .map(|v| (v.name.clone(), v.render(|s| s.to_owned())))
+            .collect()
+    };
+    let native = Target::Native {
+        replica: 0,
+        replicas: None,
+    };
+    let expected = vec![
+        ("RATE_LIMITS".to_owned(), "/api/v1/orders=5:10".to_owned()),
+        ("TRUSTED_PROXIES".to_owned(), "10.0.0.0/8".to_owned()),
+    ];
+    let model = Model::parse("shop.toml", &with(limits)).unwrap();
+    assert_eq!(names(&model, Target::Kubernetes), expected);
+    assert_eq!(names(&model, native), vec![]);
+    assert_eq!(names(&model, Target::Compose), vec![]);
+    let local = Model::parse(
+        "shop.toml",
+        &with(&limits.replace("[rate_limits]", "[rate_limits]\nlocal = true")),
+    )
+    .unwrap();
+    assert_eq!(names(&local, native), expected);
+    let none = Model::parse("shop.toml", BASE).unwrap();
+    assert_eq!(names(&none, Target::Kubernetes), vec![]);
+}

@@ -20,6 +20,16 @@ pub struct Config {
     /// Longest wait for an upstream's complete answer, in milliseconds.
     #[arg(long, env = "UPSTREAM_TIMEOUT_MS", default_value_t = 10_000)]
     pub upstream_timeout_ms: u64,
+
+    /// Per-client rate limits by route prefix, `prefix=PER_SECOND:BURST`
+    /// comma-separated, such as `/api/v1/orders=5:10`. Empty: no limits.
+    #[arg(long, env = "RATE_LIMITS", default_value = "")]
+    pub rate_limits: String,
+
+    /// Proxies (addresses or CIDR blocks, comma-separated) whose
+    /// `X-Forwarded-For` names the client a rate limit counts.
+    #[arg(long, env = "TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: String,
 }
 
 impl Config {

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod document;
+pub mod limit;
 pub mod path;
 pub mod proxy;
 pub mod routes;
@@ -18,6 +19,7 @@ use loja_runtime::{Readiness, server};
 
 pub use config::Config;
 pub use document::Document;
+pub use limit::RateLimits;
 pub use routes::RouteTable;
 pub use templates::RouteTemplates;
 
@@ -32,6 +34,7 @@ pub struct Gateway {
     templates: Arc<RouteTemplates>,
     max_body_bytes: usize,
     document: Document,
+    limits: RateLimits,
 }
 
 impl Gateway {
@@ -43,13 +46,26 @@ impl Gateway {
             templates: Arc::new(RouteTemplates::from_document(document.json())),
             max_body_bytes,
             document,
+            limits: RateLimits::default(),
         }
+    }
+
+    /// The same gateway, limiting each client's requests by `limits`.
+    pub fn with_limits(self, limits: RateLimits) -> Self {
+        Gateway { limits, ..self }
     }
 
     /// The gateway described by `config`, upstream addresses from the environment.
     pub fn from_config(config: &Config, document: Document) -> anyhow::Result<Self> {
         let routes = RouteTable::from_env(&config.gateway_routes, config.upstream_timeout())?;
-        Ok(Self::new(routes, config.common.max_body_bytes, document))
+        let limits = RateLimits::parse(&config.rate_limits, &config.trusted_proxies)?;
+        for prefix in limits.prefixes() {
+            anyhow::ensure!(
+                routes.has_prefix(prefix),
+                "RATE_LIMITS names {prefix:?}, which is no route of GATEWAY_ROUTES"
+            );
+        }
+        Ok(Self::new(routes, config.common.max_body_bytes, document).with_limits(limits))
     }
 }
 

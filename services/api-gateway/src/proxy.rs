@@ -42,9 +42,20 @@ pub async fn forward(State(gateway): State<Gateway>, req: Request) -> axum::resp
         return no_route();
     };
     let label = RouteLabel(gateway.templates.label(&resolved));
-    let mut response = match proxy(&gateway, route, resolved, req).await {
-        Ok(response) => response,
-        Err(problem) => problem.into_response(),
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<PeerAddr>>()
+        .map(|c| c.0.0.ip());
+    let limited = peer.and_then(|peer| {
+        let client = gateway.limits.client(peer, req.headers());
+        gateway.limits.check(&route.prefix, client)
+    });
+    let mut response = match limited {
+        Some(response) => response,
+        None => match proxy(&gateway, route, resolved, req).await {
+            Ok(response) => response,
+            Err(problem) => problem.into_response(),
+        },
     };
     response.extensions_mut().insert(label);
     response

@@ -70,6 +70,11 @@ impl RouteTable {
         })
     }
 
+    /// Whether `prefix` is one of the routes.
+    pub fn has_prefix(&self, prefix: &str) -> bool {
+        self.routes.iter().any(|r| &*r.prefix == prefix)
+    }
+
     /// The route with the longest prefix covering `path`.
     pub fn find(&self, path: &str) -> Option<&Route> {
         self.routes

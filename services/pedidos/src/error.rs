@@ -21,8 +21,13 @@ pub enum Error {
     /// The Idempotency-Key was first used with a different body.
     #[error("the idempotency key was used with a different request body")]
     KeyReused,
-    /// The first request with this Idempotency-Key has not finished.
-    #[error("a request with this idempotency key is still being processed")]
+    /// The first request with this Idempotency-Key has not finished in
+    /// time: 503 with `Retry-After`, since a retry with the same key gets its
+    /// outcome (never a 409, which would read as the client's own mistake
+    /// when the first request was a lost attempt of this one).
+    #[error(
+        "a request with this idempotency key is still being processed; retry with the same key"
+    )]
     KeyInFlight,
     /// The database failed.
     #[error(transparent)]
@@ -52,7 +57,7 @@ impl From<Error> for Problem {
                 err.to_string(),
             ),
             Error::KeyInFlight => Problem::new(
-                StatusCode::CONFLICT,
+                StatusCode::SERVICE_UNAVAILABLE,
                 Code::IdempotencyKeyInFlight,
                 err.to_string(),
             ),
@@ -63,6 +68,14 @@ impl From<Error> for Problem {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        Problem::from(self).into_response()
+        let retry = matches!(self, Error::KeyInFlight);
+        let mut response = Problem::from(self).into_response();
+        if retry {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(loja_runtime::admission::RETRY_AFTER_SECS),
+            );
+        }
+        response
     }
 }

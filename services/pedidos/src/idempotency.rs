@@ -1,6 +1,8 @@
 //! Idempotency keys (IETF Idempotency-Key draft): one row per key with the
 //! fingerprint of the first request and, once it has one, its response.
 
+use std::time::{Duration, Instant};
+
 use axum::http::{HeaderMap, StatusCode};
 use loja_runtime::Problem;
 use loja_runtime::db;
@@ -21,9 +23,11 @@ pub const MAX_KEY_LEN: usize = 255;
 #[into_params(parameter_in = Header)]
 pub struct KeyHeader {
     /// 1 to 255 visible ASCII characters. The same key with the same body
-    /// answers the first response again; with another body, 422
-    /// `idempotency_key_reused`; while the first is still running, 409
-    /// `idempotency_key_in_flight`. Keys are global and kept for a day.
+    /// answers the first response again (waited for while the first is still
+    /// running); with another body, 422 `idempotency_key_reused`; when the
+    /// first is still running at the caller's deadline, 503
+    /// `idempotency_key_in_flight` with `Retry-After`. Keys are global and
+    /// kept for a day.
     #[serde(rename = "Idempotency-Key")]
     #[param(schema_with = key_schema)]
     pub key: Option<String>,
@@ -39,8 +43,11 @@ const DELETE_EXPIRED_KEY: &str = "DELETE FROM idempotency_keys WHERE key = $1 \
 const CLAIM_KEY: &str = "INSERT INTO idempotency_keys (key, fingerprint, order_id) VALUES ($1, $2, $3) \
          ON CONFLICT (key) DO NOTHING";
 
-const SELECT_KEY: &str =
-    "SELECT fingerprint, response_status, response_body FROM idempotency_keys WHERE key = $1";
+// Whether the order's lease lapsed: a live driver renews it before every
+// call, so a lapsed lease means the request that owns the key is gone.
+const SELECT_KEY: &str = "SELECT k.fingerprint, k.response_status, k.response_body, \
+         o.lease_until < now() AS abandoned \
+         FROM idempotency_keys k JOIN orders o ON o.id = k.order_id WHERE k.key = $1";
 
 const COMPLETE_KEY: &str = "UPDATE idempotency_keys SET response_status = $2, response_body = $3 \
          WHERE order_id = $1 AND response_status IS NULL";
@@ -118,8 +125,9 @@ fn write_canonical(value: &Value, out: &mut String) {
 pub enum Existing {
     /// The first request finished: answer exactly what it answered.
     Replay(StatusCode, Value),
-    /// The first request is still running.
-    InFlight,
+    /// The first request is still running (`abandoned`: its driver is gone
+    /// and the reconciler will finish the order).
+    InFlight { abandoned: bool },
     /// The key was first used with a different body.
     Reused,
 }
@@ -159,21 +167,50 @@ pub async fn claim(
 
 /// Looks up a key that [`claim`] found taken.
 pub async fn existing(db: &PgPool, key: &str, fingerprint: &str) -> Result<Existing, Error> {
-    let row: Option<(String, Option<i16>, Option<Value>)> = db::instrument(
+    let row: Option<(String, Option<i16>, Option<Value>, bool)> = db::instrument(
         SELECT_KEY,
         sqlx::query_as(SELECT_KEY).bind(key).fetch_optional(db),
     )
     .await?;
     Ok(match row {
         // Purged between the claim and this read: the caller's retry will own it.
-        None => Existing::InFlight,
-        Some((stored, _, _)) if stored != fingerprint => Existing::Reused,
-        Some((_, Some(status), Some(body))) => Existing::Replay(
+        None => Existing::InFlight { abandoned: true },
+        Some((stored, ..)) if stored != fingerprint => Existing::Reused,
+        Some((_, Some(status), Some(body), _)) => Existing::Replay(
             StatusCode::from_u16(status as u16).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             body,
         ),
-        Some(_) => Existing::InFlight,
+        Some((.., abandoned)) => Existing::InFlight { abandoned },
     })
+}
+
+/// How often a request waiting for the first one with its key looks again.
+const POLL: Duration = Duration::from_millis(25);
+
+/// What a request may wait for before its own caller stops waiting.
+const MARGIN: Duration = Duration::from_millis(100);
+
+/// The outcome of the first request with `key`, waited for while it is in
+/// flight: at most until shortly before `deadline`, and not at all once its
+/// driver is gone. A request re-sent by the gateway after a replica died
+/// mid-order thus gets the first attempt's answer, or [`Error::KeyInFlight`]
+/// (503 with `Retry-After`) inviting a retry with the same key.
+pub async fn outcome(
+    db: &PgPool,
+    key: &str,
+    fingerprint: &str,
+    deadline: Instant,
+) -> Result<Existing, Error> {
+    loop {
+        match existing(db, key, fingerprint).await? {
+            Existing::InFlight { abandoned: false }
+                if Instant::now() + POLL + MARGIN < deadline =>
+            {
+                tokio::time::sleep(POLL).await;
+            }
+            other => return Ok(other),
+        }
+    }
 }
 
 /// Stores the first response of the order's key, if it has a key and no

@@ -10,9 +10,10 @@ use loja_runtime::openapi::{
 };
 use loja_runtime::page::{DEFAULT_LIMIT, MAX_LIMIT, Page};
 use loja_runtime::problem::PROBLEM_JSON;
-use loja_runtime::{Admin, Json, Problem, Query, db, rules};
+use loja_runtime::{Admin, Json, Problem, Query, admission, db, rules};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::time::Instant;
 use tracing::Instrument;
 use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
@@ -98,7 +99,12 @@ async fn create(
         .await?;
         if !owned {
             tx.rollback().await?;
-            return match idempotency::existing(&state.db, key, &fingerprint).await? {
+            // The first request with this key may be a lost attempt of this
+            // very one (the gateway re-sends a POST whose replica died):
+            // wait for its outcome within this request's own budget.
+            let deadline =
+                admission::deadline().unwrap_or_else(|| Instant::now() + state.service.saga.lease);
+            return match idempotency::outcome(&state.db, key, &fingerprint, deadline).await? {
                 Existing::Replay(status, body) => {
                     let mut response = respond(status, &body);
                     response.headers_mut().insert(
@@ -107,7 +113,7 @@ async fn create(
                     );
                     Ok(response)
                 }
-                Existing::InFlight => Err(Error::KeyInFlight),
+                Existing::InFlight { .. } => Err(Error::KeyInFlight),
                 Existing::Reused => Err(Error::KeyReused),
             };
         }
@@ -118,11 +124,13 @@ async fn create(
     // The saga runs on its own task: a client that hangs up must not leave it
     // halfway (the reconciler would finish it, but only after a delay). The
     // task stays in the request's span, so its calls continue the trace.
+    // It keeps the caller's budget too, which its calls pass on.
     let saga = state.service.saga.clone();
-    let order =
-        tokio::spawn(async move { saga.drive(order).await }.instrument(tracing::Span::current()))
-            .await
-            .map_err(|e| Error::Upstream(loja_runtime::Problem::internal(e)))??;
+    let deadline = admission::deadline();
+    let drive = admission::scope(deadline, async move { saga.drive(order).await });
+    let order = tokio::spawn(drive.instrument(tracing::Span::current()))
+        .await
+        .map_err(|e| Error::Upstream(loja_runtime::Problem::internal(e)))??;
     let (status, body) = saga::response_for(&order);
     Ok(respond(status, &body))
 }

@@ -54,6 +54,12 @@ pub struct CommonConfig {
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
 
+    /// Requests this replica works on at once; more are answered 503
+    /// `overloaded` at once (see [`crate::admission`]).
+    #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: u32,
+
     #[command(flatten)]
     pub http: HttpLimits,
 }
@@ -188,6 +194,7 @@ mod tests {
             ("SHUTDOWN_TIMEOUT_SECS", Some("20")),
             ("DRAIN_DELAY_MS", Some("1000")),
             ("MAX_BODY_BYTES", Some("65536")),
+            ("MAX_IN_FLIGHT", Some("256")),
             ("HTTP_HEADER_READ_TIMEOUT_MS", Some("10000")),
             ("HTTP_IDLE_TIMEOUT_MS", Some("60000")),
             ("HTTP_MAX_CONNECTIONS", Some("2048")),

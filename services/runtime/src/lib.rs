@@ -13,6 +13,7 @@
 //! SQL runs inside [`db::instrument`] so that traces show it; calls to other
 //! services go through [`upstream::Upstream`] so that they carry the trace.
 
+pub mod admission;
 pub mod auth;
 pub mod config;
 pub mod db;

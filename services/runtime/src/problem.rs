@@ -29,7 +29,8 @@ pub enum Code {
     PaymentDeclined,
     /// 422: an Idempotency-Key was first used with a different body.
     IdempotencyKeyReused,
-    /// 409: the first request with this Idempotency-Key is still running.
+    /// 503 (with `Retry-After`): the first request with this Idempotency-Key
+    /// was still running when the caller's time ran out.
     IdempotencyKeyInFlight,
     /// 401: the operation needs the admin bearer token.
     Unauthorized,

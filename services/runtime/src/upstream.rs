@@ -1,7 +1,8 @@
 //! Calls to other services: a pooled HTTP/1.1 keep-alive client over a list of
 //! base URLs (`<NAME>_URL`, comma-separated), round-robin, that skips an
-//! address refusing connections, bounds every call by a timeout, and carries
-//! the current trace to the callee in `traceparent`.
+//! address refusing connections, bounds every call by a timeout (or the
+//! current request's remaining budget, when shorter), and carries the current
+//! trace to the callee in `traceparent` and that budget in `x-deadline-ms`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -21,7 +22,7 @@ use tracing::field::Empty;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::problem::Problem;
-use crate::telemetry;
+use crate::{admission, telemetry};
 
 /// Why a call to another service got no answer. Both variants mean the
 /// callee's answer is unknown to the caller, never that it said no.
@@ -184,16 +185,29 @@ impl Upstream {
         );
         let mut headers = parts.headers;
         telemetry::inject_context(&span.context(), &mut headers);
+        // The callee learns how long its caller waits: this call's timeout,
+        // or what is left of the current request's own budget if less.
+        let budget = admission::budget(self.inner.timeout);
+        headers.insert(
+            admission::DEADLINE_HEADER.clone(),
+            HeaderValue::from(budget.as_millis() as u64),
+        );
         let call = self.attempts(parts.method, path, headers, body, &span);
-        let result = match tokio::time::timeout(self.inner.timeout, call)
-            .instrument(span.clone())
-            .await
-        {
-            Ok(result) => result,
-            Err(_) => Err(UpstreamError::Timeout {
-                service: self.inner.service.clone(),
-                timeout: self.inner.timeout,
-            }),
+        let timed_out = || UpstreamError::Timeout {
+            service: self.inner.service.clone(),
+            timeout: budget,
+        };
+        let result = if budget.is_zero() {
+            // The caller has given up already: the call is not even sent.
+            Err(timed_out())
+        } else {
+            match tokio::time::timeout(budget, call)
+                .instrument(span.clone())
+                .await
+            {
+                Ok(result) => result,
+                Err(_) => Err(timed_out()),
+            }
         };
         match &result {
             Ok(response) => {

@@ -101,6 +101,8 @@ pub const MANAGED: &[&str] = &[
     "DB_ACQUIRE_TIMEOUT_MS",
     "ADMIN_TOKEN",
     "GATEWAY_ROUTES",
+    "RATE_LIMITS",
+    "TRUSTED_PROXIES",
 ];
 
 impl Service {
@@ -213,6 +215,14 @@ impl Model {
         }
         if svc.is_gateway {
             env.push(EnvVar::plain("GATEWAY_ROUTES", self.gateway_routes()));
+            let limits = self.rate_limits.as_ref();
+            if let Some(limits) = limits.filter(|l| target == Target::Kubernetes || l.local) {
+                env.push(EnvVar::plain("RATE_LIMITS", limits.env_value()));
+                env.push(EnvVar::plain(
+                    "TRUSTED_PROXIES",
+                    limits.trusted_proxies.join(","),
+                ));
+            }
         }
         for (name, value) in &svc.env {
             env.push(EnvVar::plain(name, value));

@@ -20,11 +20,18 @@ pub(super) fn resolve(
     raw: &RawConfig,
     observability: &Observability,
     declared: &BTreeSet<&str>,
+    rate_limits: Option<&RateLimits>,
     rep: &mut Reporter,
 ) -> Vec<Environment> {
     raw.environments
         .iter()
-        .map(|(key, env)| environment(raw, key, env, observability, declared, rep))
+        .map(|(key, env)| {
+            let mut e = environment(raw, key, env, observability, declared, rep);
+            e.rate_limits = rate_limits
+                .filter(|_| env.rate_limits != Some(false))
+                .cloned();
+            e
+        })
         .collect()
 }
 
@@ -65,6 +72,7 @@ fn environment(
         collector,
         services,
         terraform,
+        rate_limits: None,
     }
 }
 

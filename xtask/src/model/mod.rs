@@ -6,6 +6,7 @@ mod diagnostics;
 mod env;
 mod environments;
 mod layer;
+mod rate_limits;
 mod raw;
 mod resolve;
 mod service;
@@ -22,6 +23,7 @@ use serde::Serialize;
 pub use capacity::Capacity;
 pub use diagnostics::{Diagnostic, Diagnostics};
 pub use env::{EnvValue, EnvVar, MANAGED, Target};
+pub use rate_limits::{RateLimits, RouteLimit};
 pub use slo::{Objective, Slo};
 
 /// Everything the generator knows about the platform.
@@ -39,6 +41,9 @@ pub struct Model {
     pub capacity: Option<Capacity>,
     /// `[slos.NAME]`, sorted by name.
     pub slos: Vec<Slo>,
+    /// The gateway's per-client limits where this model runs (in an
+    /// environment's model: that environment's).
+    pub rate_limits: Option<RateLimits>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -264,6 +269,8 @@ pub struct Environment {
     pub services: Vec<Service>,
     /// None: the cluster is not provisioned by the generated Terraform.
     pub terraform: Option<Terraform>,
+    /// `[rate_limits]`, unless the environment turned them off.
+    pub rate_limits: Option<RateLimits>,
     /// The Route 53 zone of the environment's VPC (`NAME.PROJECT.internal`)
     /// where the Terraform names the managed database `postgres`; with
     /// Terraform only.
@@ -326,6 +333,7 @@ impl Model {
         model.services = env.services.clone();
         model.observability = env.observability.clone();
         model.project.tag = env.image_tag.clone();
+        model.rate_limits = env.rate_limits.clone();
         model.environments = vec![env.clone()];
         model
     }

@@ -21,6 +21,9 @@ pub struct RawConfig {
     pub terraform: RawTerraform,
     /// `[capacity]`: the peak that `cargo xtask calibrate` sizes for.
     pub capacity: Option<super::capacity::RawCapacity>,
+    /// `[rate_limits]`: the gateway's per-client limits (see
+    /// [`super::rate_limits`]).
+    pub rate_limits: Option<RawRateLimits>,
     /// `[environments.NAME]`: where the platform is deployed, each with its
     /// own overrides (see [`RawEnvironment`]).
     #[serde(default)]
@@ -194,6 +197,8 @@ pub struct RawEnvironment {
     pub ingress: Option<Spanned<RawIngress>>,
     pub observability: Option<RawEnvObservability>,
     pub terraform: Option<Spanned<RawTerraform>>,
+    /// `false`: the environment's gateway applies no `[rate_limits]`.
+    pub rate_limits: Option<bool>,
     #[serde(default)]
     pub defaults: RawService,
     #[serde(default)]
@@ -233,4 +238,24 @@ pub struct RawEnvObservability {
 pub struct RawAllocatable {
     pub cpu_millis: u32,
     pub memory_mib: u32,
+}
+
+/// `[rate_limits]` as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRateLimits {
+    #[serde(default)]
+    pub local: bool,
+    #[serde(default)]
+    pub trusted_proxies: Vec<Spanned<String>>,
+    #[serde(default)]
+    pub routes: BTreeMap<Spanned<String>, RawRouteLimit>,
+}
+
+/// `routes."PREFIX" = { per_second, burst }`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRouteLimit {
+    pub per_second: Spanned<i64>,
+    pub burst: Spanned<i64>,
 }

@@ -69,7 +69,18 @@ fn resolve(raw: &RawConfig, rep: &mut Reporter) -> Model {
     link_calls(&mut services, &declared);
     timeouts::check(rep, &services);
     let mut model = model(raw, services, rep);
-    model.environments = environments::resolve(raw, &model.observability, &declared, rep);
+    let routes: BTreeSet<&str> = model
+        .services
+        .iter()
+        .flat_map(|s| s.routes.iter().map(String::as_str))
+        .collect();
+    let limits = raw
+        .rate_limits
+        .as_ref()
+        .map(|r| super::rate_limits::resolve(rep, r, &routes));
+    model.environments =
+        environments::resolve(raw, &model.observability, &declared, limits.as_ref(), rep);
+    model.rate_limits = limits;
     model.slos = super::slo::resolve(rep, &raw.slos, &model.services);
     model
 }
@@ -413,5 +424,6 @@ fn model(raw: &RawConfig, services: Vec<Service>, rep: &mut Reporter) -> Model {
         environments: Vec::new(),
         capacity: raw.capacity.as_ref().map(|c| capacity::resolve(c, rep)),
         slos: Vec::new(),
+        rate_limits: None,
     }
 }

@@ -10,6 +10,7 @@
 //! an open-loop load by [`oha`].
 
 pub mod bench;
+pub mod burst;
 pub mod calibrate;
 pub mod drill;
 pub mod fuzz;

@@ -21,7 +21,7 @@ pub use conn::PeerAddr;
 use crate::config::{CommonConfig, Drain, HttpLimits};
 use crate::health::{self, Readiness};
 use crate::problem::Problem;
-use crate::{metrics, observe};
+use crate::{admission, metrics, observe};
 
 /// Wraps a service's own routes with what every service has: `/health`,
 /// `/ready`, `/metrics`, problem answers for unknown paths and methods, and the
@@ -41,6 +41,10 @@ pub fn app(service: &'static str, routes: Router, readiness: Readiness) -> Route
         .layer(axum::middleware::from_fn_with_state(
             readiness.clone(),
             close_when_draining,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            service,
+            admission::admit,
         ))
         .layer(axum::middleware::from_fn_with_state(
             observe::Observe::new(service),
@@ -89,7 +93,10 @@ pub async fn run(config: &CommonConfig, app: Router, readiness: Readiness) -> an
     tracing::info!(addr = %config.listen_addr, "listening");
     serve(
         listener,
-        with_body_limit(app, config.max_body_bytes),
+        admission::with_admission(
+            with_body_limit(app, config.max_body_bytes),
+            admission::Admission::new(config.max_in_flight as usize),
+        ),
         readiness,
         shutdown_signal(),
         config.drain(),
