@@ -54,7 +54,7 @@ async fn a_begin_dropped_half_way_never_hands_on_a_transaction(pool: PgPool) {
 /// The defect [`db::begin`] works around, shown on the same sweep: when this
 /// fails, sqlx has fixed it (launchbadge/sqlx#4393) and the workaround can go.
 /// It hits the window by timing, so on a busy machine a sweep can miss it:
-/// run it on purpose (`cargo xtask test -p loja-runtime -- --ignored`), not
+/// run it on purpose (nextest's `--run-ignored only`, with `DATABASE_URL`), not
 /// in every suite run.
 #[sqlx::test]
 #[ignore = "times a race in sqlx itself; run on purpose"]
