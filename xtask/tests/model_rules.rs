@@ -823,8 +823,13 @@ routes = { "/api/v1/orders" = { per_second = 5, burst = 10 } }
     ];
     let model = Model::parse("shop.toml", &with(limits)).unwrap();
     assert_eq!(names(&model, Target::Kubernetes), expected);
-    assert_eq!(names(&model, native), vec![]);
-    assert_eq!(names(&model, Target::Compose), vec![]);
+    // Locally both are set, empty: no limit applies.
+    let none = vec![
+        ("RATE_LIMITS".to_owned(), String::new()),
+        ("TRUSTED_PROXIES".to_owned(), String::new()),
+    ];
+    assert_eq!(names(&model, native), none);
+    assert_eq!(names(&model, Target::Compose), none);
     let local = Model::parse(
         "shop.toml",
         &with(&limits.replace("[rate_limits]", "[rate_limits]\nlocal = true")),

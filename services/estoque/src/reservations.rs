@@ -310,7 +310,7 @@ async fn release(
 /// Releasing a committed reservation is how a cancelled order returns its
 /// units; committing a released one would sell units already back on sale.
 async fn transition(pool: &PgPool, order_id: Uuid, target: Status) -> Result<Reservation, Error> {
-    let mut tx = db::begin(&pool).await?;
+    let mut tx = db::begin(pool).await?;
     const LOCK_RESERVATION: &str = "SELECT status FROM reservations WHERE order_id = $1 FOR UPDATE";
     let status: Option<String> = db::instrument(
         LOCK_RESERVATION,

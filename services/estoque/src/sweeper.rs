@@ -27,7 +27,7 @@ pub async fn sweep(pool: &PgPool) -> Result<u64, Error> {
 }
 
 async fn sweep_batch(pool: &PgPool) -> Result<u64, Error> {
-    let mut tx = db::begin(&pool).await?;
+    let mut tx = db::begin(pool).await?;
     const EXPIRED: &str = "SELECT order_id FROM reservations
          WHERE status = 'held' AND expires_at <= now()
          ORDER BY expires_at LIMIT $1

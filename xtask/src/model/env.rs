@@ -216,13 +216,17 @@ impl Model {
         if svc.is_gateway {
             env.push(EnvVar::plain("GATEWAY_ROUTES", self.gateway_routes()));
             let limits = self.rate_limits.as_ref();
-            if let Some(limits) = limits.filter(|l| target == Target::Kubernetes || l.local) {
-                env.push(EnvVar::plain("RATE_LIMITS", limits.env_value()));
-                env.push(EnvVar::plain(
-                    "TRUSTED_PROXIES",
-                    limits.trusted_proxies.join(","),
-                ));
-            }
+            // Always both, empty where no limit applies: what a gateway
+            // enforces is read off its environment, never assumed.
+            let on = limits.filter(|l| target == Target::Kubernetes || l.local);
+            env.push(EnvVar::plain(
+                "RATE_LIMITS",
+                on.map(|l| l.env_value()).unwrap_or_default(),
+            ));
+            env.push(EnvVar::plain(
+                "TRUSTED_PROXIES",
+                on.map(|l| l.trusted_proxies.join(",")).unwrap_or_default(),
+            ));
         }
         for (name, value) in &svc.env {
             env.push(EnvVar::plain(name, value));
