@@ -836,6 +836,6 @@ routes = { "/api/v1/orders" = { per_second = 5, burst = 10 } }
     )
     .unwrap();
     assert_eq!(names(&local, native), expected);
-    let none = Model::parse("shop.toml", BASE).unwrap();
-    assert_eq!(names(&none, Target::Kubernetes), vec![]);
+    let unlimited = Model::parse("shop.toml", BASE).unwrap();
+    assert_eq!(names(&unlimited, Target::Kubernetes), none);
 }
