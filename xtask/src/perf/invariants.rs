@@ -186,6 +186,15 @@ const INVARIANTS: &[(&str, Invariant)] = &[
     ),
 ];
 
+/// The names of the checks that do not hold.
+pub fn broken(checks: &[Check]) -> Vec<&str> {
+    checks
+        .iter()
+        .filter(|c| !c.holds)
+        .map(|c| c.name.as_str())
+        .collect()
+}
+
 /// Checks every invariant; `acknowledged` are the ids of the orders clients
 /// were answered 201 for.
 pub fn check(s: &Snapshot, acknowledged: &[String]) -> Vec<Check> {

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::chaos::Fault;
 use crate::native::access::CallGraph;
-use crate::perf::invariants::Check;
+use crate::perf::invariants::{self, Check};
 use crate::perf::wrk::Load;
 
 #[derive(Debug, Serialize)]
@@ -153,12 +153,7 @@ impl Report {
     /// not judged: a killed replica takes its in-flight requests with it.
     pub fn verdict(&self) -> Result<()> {
         let failed = self.rolling.load.errors(201);
-        let broken: Vec<&str> = self
-            .invariants
-            .iter()
-            .filter(|c| !c.holds)
-            .map(|c| c.name.as_str())
-            .collect();
+        let broken = invariants::broken(&self.invariants);
         let undeclared = &self.calls.undeclared;
         if failed > 0
             || !broken.is_empty()

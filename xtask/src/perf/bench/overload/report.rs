@@ -9,7 +9,7 @@ use anyhow::{Result, bail};
 use serde::Serialize;
 
 use crate::perf::bench::report::Target;
-use crate::perf::invariants::Check;
+use crate::perf::invariants::{self, Check};
 use crate::perf::oha::Answers;
 use crate::perf::wrk::Load;
 
@@ -348,12 +348,7 @@ impl Report {
     /// saw more 201s than pedidos confirmed. Targets are shown, never
     /// enforced here.
     pub fn check(&self) -> Result<()> {
-        let broken: Vec<&str> = self
-            .invariants
-            .iter()
-            .filter(|c| !c.holds)
-            .map(|c| c.name.as_str())
-            .collect();
+        let broken = invariants::broken(&self.invariants);
         if !broken.is_empty() {
             bail!("overload: invariants broken: {}", broken.join("; "));
         }
